@@ -1,0 +1,149 @@
+/**
+ * Shared types of the edgeban engine. Pure data: no AWS SDK, no I/O.
+ *
+ * Times inside the engine are integers: `minute` values are epoch minutes
+ * (UTC, floored: `Math.floor(epochMs / 60000)`), other instants are epoch
+ * seconds. Durations in the config are whole seconds.
+ */
+
+/** The IP-set scope. */
+export type Scope = 'CLOUDFRONT' | 'REGIONAL';
+
+/** What the pipeline does with decisions. */
+export type Mode = 'block' | 'count' | 'observe';
+
+/** A rule of the `edgeban` config, validated and with defaults resolved. */
+export interface Rule {
+  readonly name: string;
+  readonly threshold: number;
+  /** Window length in whole minutes (1 to 1440). */
+  readonly windowMinutes: number;
+  /** Upper-case HTTP methods, or undefined for any. */
+  readonly methods?: readonly string[];
+  /** Case-sensitive path prefix. */
+  readonly path?: string;
+  /** Lower-case host: exact, or `*.suffix` for strict subdomains. */
+  readonly host?: string;
+  /** Status codes and classes: integers, or `Nxx` strings kept as written. */
+  readonly status?: readonly (number | string)[];
+  readonly ipv4Prefix: number;
+  readonly ipv6Prefix: number;
+  /** Block duration in seconds; undefined means `block.duration`. */
+  readonly durationSeconds?: number;
+}
+
+/** Block escalation settings, durations in seconds. */
+export interface BlockConfig {
+  readonly durationSeconds: number;
+  readonly factor: number;
+  readonly maxDurationSeconds: number;
+  readonly forgetAfterSeconds: number;
+}
+
+/** The whole `edgeban` config, validated, defaults resolved. */
+export interface EdgebanConfig {
+  readonly scope: Scope;
+  readonly logs: {
+    readonly bucketName?: string;
+    readonly prefix: string;
+    readonly enableOn: readonly string[];
+  };
+  readonly attach: {
+    readonly distributionIds: readonly string[];
+    readonly albArns: readonly string[];
+    readonly mode: 'new-web-acl' | 'rule-group' | 'none';
+    readonly replaceExistingWebAcl: boolean;
+  };
+  readonly rules: readonly Rule[];
+  readonly block: BlockConfig;
+  /** Canonical CIDRs (`a.b.c.d/n`, `x::/n`), addresses written as /32 or /128. */
+  readonly allowlist: readonly string[];
+  readonly mode: Mode;
+  readonly response: 403 | 429;
+  readonly maxNewBlocksPerRun: number;
+  readonly minPrefix: { readonly ipv4: number; readonly ipv6: number };
+  readonly ipSets: { readonly ipv4: number; readonly ipv6: number };
+  readonly horizonSeconds: number;
+  readonly alarms: {
+    readonly email?: string;
+    readonly topicArn?: string;
+    readonly lagSeconds: number;
+  };
+}
+
+/** Log formats the engine reads. */
+export type LogFormat = 'cloudfront' | 'cloudfront-json' | 'alb' | 'elb';
+
+/**
+ * One parsed request, as the engine sees it. Parsers fill a reused
+ * instance; fields a rule does not need may be left undefined when the
+ * caller asks only for some (see {@link FieldNeeds}).
+ */
+export interface ParsedRequest {
+  /** Canonical client address (IPv4 dotted quad, or RFC 5952 IPv6). */
+  ip: string;
+  /** Epoch minute (UTC, floored). */
+  minute: number;
+  /** HTTP method as logged, or null when the log has none (`- - -`, TCP). */
+  method: string | null;
+  /** URI path without query, or null. */
+  path: string | null;
+  /** Lower-case host without port, or null. */
+  host: string | null;
+  /** Status the client got, or null for `-`. */
+  status: number | null;
+}
+
+/** Which optional request fields the active rules need decoded. */
+export interface FieldNeeds {
+  readonly method: boolean;
+  readonly path: boolean;
+  readonly host: boolean;
+  readonly status: boolean;
+}
+
+/** What scanning one file produced, besides the requests it emitted. */
+export interface FileScan {
+  /** The detected format, or null when the file was skipped. */
+  format: LogFormat | null;
+  /** Requests plus rejected lines. */
+  lines: number;
+  requests: number;
+  rejected: number;
+  /** 1-based line number and reason of the first rejected line. */
+  firstRejected: { line: number; reason: string } | null;
+  /** Set when the file is not an access log we read. */
+  skipped: string | null;
+  /** Set when the byte stream broke; lines before the break still count. */
+  damaged: string | null;
+  /** Earliest and latest request minute seen, or null. */
+  minMinute: number | null;
+  maxMinute: number | null;
+}
+
+/** One block of a (key, rule) pair, as the simulation or the store holds it. */
+export interface BlockRecord {
+  /** Offence number n (1-based). */
+  offence: number;
+  /** Epoch seconds. */
+  start: number;
+  /** Epoch seconds; may be cut short by an unblock. */
+  until: number;
+}
+
+/** A decision for one (key, rule) pair that fired. */
+export interface Decision {
+  key: string;
+  rule: string;
+  /** Index of the rule in config order. */
+  ruleIndex: number;
+  peak: number;
+  /** Epoch seconds: start of the first minute it fired. */
+  firstExceeded: number;
+  /** Epoch seconds: end of its latest block. */
+  blockedUntil: number;
+  /** The latest block's offence number. */
+  offences: number;
+  /** Every block, oldest first. */
+  blocks: BlockRecord[];
+}

@@ -1,0 +1,49 @@
+/**
+ * Names shared by the CDK app, the handlers and the CLI. Each string that
+ * crosses a deployment boundary (table schema, environment variables,
+ * metric names, stack outputs) is written here once and imported
+ * everywhere else.
+ */
+
+/** DynamoDB single-table schema: string partition and sort keys. */
+export const TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+} as const;
+
+/** Environment variables the handlers read at init. */
+export const ENV = {
+  tableName: 'EDGEBAN_TABLE',
+  config: 'EDGEBAN_CONFIG',
+  reconcilerQueueUrl: 'EDGEBAN_RECONCILER_QUEUE_URL',
+  ipSets: 'EDGEBAN_IP_SETS',
+  wafScope: 'EDGEBAN_WAF_SCOPE',
+  wafRegion: 'EDGEBAN_WAF_REGION',
+} as const;
+
+/** CloudWatch metric namespace and names (EMF). */
+export const METRICS = {
+  namespace: 'edgeban',
+  lines: 'Lines',
+  rejected: 'RejectedLines',
+  stale: 'StaleRequests',
+  objects: 'Objects',
+  skippedObjects: 'SkippedObjects',
+  decisions: 'Decisions',
+  activeBlocks: 'ActiveBlocks',
+  ipSetSize: 'IpSetSize',
+  lagSeconds: 'LagSeconds',
+  reconcileUpdates: 'ReconcileUpdates',
+  reconcileRetries: 'ReconcileRetries',
+  circuitBreakerTrips: 'CircuitBreakerTrips',
+  evictions: 'Evictions',
+} as const;
+
+/** CloudFormation output names of the pipeline stack. */
+export const OUTPUTS = {
+  tableName: 'TableName',
+  ipSetArns: 'IpSetArns',
+  webAclArn: 'WebAclArn',
+  dashboardUrl: 'DashboardUrl',
+  queueUrl: 'QueueUrl',
+} as const;
