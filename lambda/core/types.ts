@@ -147,3 +147,18 @@ export interface Decision {
   /** Every block, oldest first. */
   blocks: BlockRecord[];
 }
+
+/**
+ * Parses one line of a detected format. Implementations are built once per
+ * file (after detection) and called on the hot path: they scan the bytes of
+ * `buf` between `start` and `end` (no line terminator, no CR) and decode
+ * only the fields the rules need.
+ */
+export interface LineParser {
+  /**
+   * Fills `out` and returns null, or returns a one-line rejection reason
+   * (`invalid client address`, `truncated row`, ...). Never throws.
+   * `out.ip` must be the canonical address (see `lambda/core/ip.ts`).
+   */
+  parse(buf: Buffer, start: number, end: number, out: ParsedRequest): string | null;
+}
