@@ -1,0 +1,116 @@
+/**
+ * The state table's items: one DynamoDB table, string keys `pk`/`sk`
+ * (see `TABLE` in contract.ts). Every key the handlers and the CLI read or
+ * write is built here, so the layout is written once.
+ *
+ * Correctness needs neither transactions, streams nor TTL:
+ * - counts are per-object items written with PutItem (a redelivered or
+ *   racing copy of the same object rewrites the same values: idempotent and
+ *   exact without any read-modify-write);
+ * - a pair's state carries a version and is written with a conditional put
+ *   (no lost updates under concurrent ingests; the loser re-reads and
+ *   re-evaluates);
+ * - the IP-set membership items are written only by the reconciler, which
+ *   runs one at a time.
+ *
+ * Items (pk | sk | attributes):
+ * - object ledger: `OBJ#<bucket>/<key>` | `<etag>` | format, lines, requests,
+ *   rejected, stale, skipped, damaged, at. Written after the object's counts
+ *   and decisions; a delivery that finds it skips the object.
+ * - counts: `CNT#<rule>#<key>` | `<hour:8 digits>#<objectId>` | `m` (list of
+ *   epoch minutes), `c` (list of counts), `exp` (epoch seconds after which
+ *   the item can no longer matter). One item per (rule, key, hour, object).
+ * - pair state: `PAIR#<rule>#<key>` | `STATE` | peak, firstExceeded,
+ *   blocks (list of {offence, start, until}), countFrom, window, v (version).
+ * - active blocks: `ACTIVE` | `<key>#<rule>` (manual: `<key>#`) | key, rule,
+ *   source (`rule` | `manual`), until, start, offences, peak, window,
+ *   firstExceeded, reason, by. The reconciler's desired state; items whose
+ *   `until` has passed are swept (recorded as `expire` events) and deleted.
+ * - IP-set membership: `WAFSET` | `<set name>` | addresses the pipeline put
+ *   in that set (`a`: list of CIDRs), lockToken seen. Written only by the
+ *   reconciler.
+ * - history: `HIST#<key>` | `<epoch ms:13 digits>#<kind>#<rule>` | at, kind
+ *   (`block` | `unblock` | `expire`), key, rule, by, reason.
+ * - settings: `CONFIG` | `MODE` | mode, by, at (the pause/resume override).
+ * - status: `STATUS` | `RECONCILE` | at, ipSets, lagSeconds; `STATUS` |
+ *   `INGEST` | newestMinute, at.
+ */
+
+/** Partition and sort key of one item. */
+export interface ItemKey {
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** Fixed-width decimal, so string order is numeric order. */
+export function pad(n: number, width: number): string {
+  return String(n).padStart(width, '0');
+}
+
+/** Object ledger item. */
+export function ledgerKey(bucket: string, key: string, etag: string): ItemKey {
+  return { pk: `OBJ#${bucket}/${key}`, sk: etag.replace(/"/g, '') };
+}
+
+/** Partition of a (rule, key) pair's count items. */
+export function countsPk(rule: string, key: string): string {
+  return `CNT#${rule}#${key}`;
+}
+
+/** Sort key of one object's counts of a pair in one hour. */
+export function countsSk(hour: number, objectId: string): string {
+  return `${pad(hour, 8)}#${objectId}`;
+}
+
+/** Sort-key range covering the hours of minutes `from`..`to` (inclusive). */
+export function countsRange(fromMinute: number, toMinute: number): { from: string; to: string } {
+  return {
+    from: `${pad(Math.floor(fromMinute / 60), 8)}#`,
+    to: `${pad(Math.floor(toMinute / 60), 8)}#~`,
+  };
+}
+
+/** A pair's state item. */
+export function pairKey(rule: string, key: string): ItemKey {
+  return { pk: `PAIR#${rule}#${key}`, sk: 'STATE' };
+}
+
+/** Partition of the active blocks. */
+export const ACTIVE_PK = 'ACTIVE';
+
+/** An active block item: a rule block, or a manual one when `rule` is null. */
+export function activeKey(key: string, rule: string | null): ItemKey {
+  return { pk: ACTIVE_PK, sk: `${key}#${rule ?? ''}` };
+}
+
+/** Partition of the reconciler's IP-set membership items. */
+export const WAFSET_PK = 'WAFSET';
+
+/** The membership item of one IP set. */
+export function wafSetKey(setName: string): ItemKey {
+  return { pk: WAFSET_PK, sk: setName };
+}
+
+/** Partition of a key's history. */
+export function historyPk(key: string): string {
+  return `HIST#${key}`;
+}
+
+/** One history event. */
+export function historyKey(
+  key: string,
+  atMs: number,
+  kind: 'block' | 'unblock' | 'expire',
+  rule: string | null,
+): ItemKey {
+  return { pk: historyPk(key), sk: `${pad(atMs, 13)}#${kind}#${rule ?? ''}` };
+}
+
+/** The mode override set by `edgeban pause`/`resume`. */
+export const MODE_KEY: ItemKey = { pk: 'CONFIG', sk: 'MODE' };
+
+/** The reconciler's last run. */
+export const RECONCILE_STATUS_KEY: ItemKey = { pk: 'STATUS', sk: 'RECONCILE' };
+
+/** The newest log minute ingested. */
+export const INGEST_STATUS_KEY: ItemKey = { pk: 'STATUS', sk: 'INGEST' };
