@@ -3,15 +3,16 @@
  * returns its exit code; errors become one line on stderr, never a stack
  * trace.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, parseConfig, readConfigFile } from '../lambda/core/config';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { CliError, oneLine, UsageError } from './errors';
 import { resolveInputs } from './inputs';
 import { createProgress } from './progress';
 import { runReplay } from './replay';
+import { collectRuleReports, renderReport } from './report';
 import { renderReplayText } from './text';
 
 /** Where command output goes; tests capture it. */
@@ -134,12 +135,20 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
     )
     .option('--json', 'print one JSON document')
     .option('--clients', 'list every client with its request count')
-    .addOption(new Option('--report <file>', 'write an HTML tuning report').hideHelp())
+    .option('--report <file>', 'write a self-contained HTML report for tuning thresholds')
     .action(async (inputs: string[], opts: ReplayOptions) => {
       const config = replayConfig(opts);
       const sources = await resolveInputs(inputs, s3Client);
       const progress = io.tty ? createProgress() : undefined;
       const result = await runReplay(sources, config, { clients: opts.clients, progress });
+      if (opts.report !== undefined) {
+        const html = renderReport(result.document, collectRuleReports(result.engine, config));
+        try {
+          writeFileSync(opts.report, html);
+        } catch (err) {
+          throw new UsageError(`cannot write report ${opts.report}: ${oneLine(err)}`);
+        }
+      }
       if (opts.json) io.out(`${JSON.stringify(result.document, null, 2)}\n`);
       else io.out(renderReplayText(result.document));
       done(0);
