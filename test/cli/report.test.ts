@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
