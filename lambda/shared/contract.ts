@@ -39,6 +39,11 @@ export const METRICS = {
   evictions: 'Evictions',
 } as const;
 
+/** CloudWatch metric dimension names. `ipSet` carries the IP set's name on `IpSetSize`. */
+export const METRIC_DIMENSIONS = {
+  ipSet: 'IpSet',
+} as const;
+
 /** CloudFormation output names of the pipeline stack. */
 export const OUTPUTS = {
   tableName: 'TableName',
