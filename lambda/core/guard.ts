@@ -81,11 +81,9 @@ function buildTable<T extends number | bigint>(
   const table: Table<T> = { starts: [], ends: [], reasons: [] };
   for (const r of ranges) {
     const last = table.ends.length - 1;
-    if (last >= 0 && r.start <= (table.ends[last] as T)) {
-      // CIDRs nest or are disjoint; merging also covers adjacent overlaps defensively.
-      if (r.end > (table.ends[last] as T)) table.ends[last] = r.end;
-      continue;
-    }
+    // CIDRs nest or are disjoint, and outer ranges sort first: a range that
+    // starts inside the last kept one lies wholly inside it.
+    if (last >= 0 && r.start <= (table.ends[last] as T)) continue;
     table.starts.push(r.start);
     table.ends.push(r.end);
     table.reasons.push(r.reason);
@@ -93,10 +91,18 @@ function buildTable<T extends number | bigint>(
   return table;
 }
 
+/** Reason of the lowest range that shares an address with [start, end], or null. */
 function overlapIn<T extends number | bigint>(table: Table<T>, start: T, end: T): string | null {
-  const i = lastStartAtMost(table.starts, end);
-  if (i < 0 || (table.ends[i] as T) < start) return null;
-  return table.reasons[i] ?? null;
+  // Ends are sorted like starts (the ranges are disjoint): find the first end >= start.
+  let lo = 0;
+  let hi = table.ends.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((table.ends[mid] as T) < start) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo === table.ends.length || (table.starts[lo] as T) > end) return null;
+  return table.reasons[lo] ?? null;
 }
 
 /**
