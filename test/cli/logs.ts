@@ -2,9 +2,9 @@
  * Small log writers for the CLI tests: CloudFront legacy and ALB lines
  * with the fields the rules read, the rest filled with plausible values.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 export const CF_FIELDS =
@@ -101,6 +101,7 @@ export function tempLogs(files: Record<string, string | Buffer>): string {
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-cli-'));
   for (const [name, content] of Object.entries(files)) {
     const data = name.endsWith('.gz') && typeof content === 'string' ? gzipSync(content) : content;
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), data);
   }
   return dir;
