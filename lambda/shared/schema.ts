@@ -21,7 +21,13 @@
  *   epoch minutes), `c` (list of counts), `exp` (epoch seconds after which
  *   the item can no longer matter). One item per (rule, key, hour, object).
  * - pair state: `PAIR#<rule>#<key>` | `STATE` | peak, firstExceeded,
- *   blocks (list of {offence, start, until}), countFrom, window, v (version).
+ *   blocks (list of {offence, start, until}), countFrom, unblockedBy,
+ *   window, v (version).
+ * - count bounds: `BND#<rule>` | `<hour:8 digits>` | `b0` .. `b63`: the
+ *   rule's matching requests of that hour summed over every object, per
+ *   bucket of a hash of the key (atomic ADD; a retried object may add twice,
+ *   so these only ever over-count). Ingest reads them to skip the Query of a
+ *   pair that provably cannot fire.
  * - active blocks: `ACTIVE` | `<key>#<rule>` (manual: `<key>#`) | key, rule,
  *   source (`rule` | `manual`), until, start, offences, peak, window,
  *   firstExceeded, reason, by. The reconciler's desired state; items whose
@@ -68,6 +74,14 @@ export function countsRange(fromMinute: number, toMinute: number): { from: strin
     from: `${pad(Math.floor(fromMinute / 60), 8)}#`,
     to: `${pad(Math.floor(toMinute / 60), 8)}#~`,
   };
+}
+
+/** Buckets of a count-bound item (attributes `b0` .. `b63`). */
+export const BOUND_BUCKETS = 64;
+
+/** The count-bound item of a rule's hour. */
+export function boundKey(rule: string, hour: number): ItemKey {
+  return { pk: `BND#${rule}`, sk: pad(hour, 8) };
 }
 
 /** A pair's state item. */
