@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -17,6 +17,9 @@ import {
   resolveOptions,
   writeBenchFile,
 } from '../../bench/generate';
+import { BENCH_CONFIG } from '../../bench/measure';
+import { parseConfig } from '../../lambda/core/config';
+import { Engine } from '../../lambda/core/engine';
 import { guardFor } from '../../lambda/core/guard';
 import { canonicalIp } from '../../lambda/core/ip';
 
@@ -305,4 +308,54 @@ describe('benchFile', () => {
     for await (const c of generateLogs(o)) chunks.push(c);
     expect(gunzipSync(readFileSync(path)).equals(Buffer.concat(chunks))).toBe(true);
   });
+});
+
+describe('the engine over generated files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-bench-engine-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const format of ['cloudfront', 'alb'] as const) {
+    it(`scans a generated ${format} file with no rejected line`, async () => {
+      const { path } = await benchFile(opts(format), dir);
+      const engine = new Engine(parseConfig(BENCH_CONFIG));
+      const scan = await engine.scan(createReadStream(path));
+      expect(scan).toMatchObject({
+        format,
+        lines: LINES,
+        requests: LINES,
+        rejected: 0,
+        firstRejected: null,
+        skipped: null,
+        damaged: null,
+        minMinute: Date.UTC(2024, 4, 1, 10) / 60000,
+        maxMinute: Date.UTC(2024, 4, 1, 10, 59) / 60000,
+      });
+      const clients = engine.clients();
+      expect(clients).toHaveLength(Math.round(LINES * 0.022));
+      // The engine sees the same clients and counts as the independent row check.
+      const counts = new Map<string, number>();
+      for (const r of sample(format).rows) counts.set(r.ip, (counts.get(r.ip) ?? 0) + 1);
+      for (const c of clients) expect(c.requests).toBe(counts.get(c.ip));
+    });
+
+    it(`decides every bench rule, for heavy hitters only, on a dense ${format} file`, async () => {
+      // 50,000 lines in 5 minutes: the 1M-line hour's rates, so the same rules fire.
+      const o = opts(format, { lines: 50_000, minutes: 5 });
+      const { path } = await benchFile(o, dir);
+      const engine = new Engine(parseConfig(BENCH_CONFIG));
+      const scan = await engine.scan(createReadStream(path));
+      expect(scan.rejected).toBe(0);
+      const plan = planClients(o);
+      const decided = (rule: string) =>
+        engine
+          .decisions()
+          .filter((d) => d.rule === rule)
+          .map((d) => d.key)
+          .sort();
+      // IPv6 keys are /64 CIDRs: compare by the address they were masked from.
+      expect(decided('flood')).toEqual([plan.flooders[0]]);
+      expect(decided('login')).toEqual([...plan.stuffers].sort());
+      expect(decided('probes')).toEqual([...plan.scanners].sort());
+    });
+  }
 });
