@@ -1,0 +1,741 @@
+/**
+ * The ingest side of the live pipeline: one S3 log object in, exact
+ * per-(key, rule, minute) counts merged into the state table, the windows
+ * they touched evaluated, decisions and offences recorded, the reconciler
+ * told when blocks changed. Takes its SDK clients and clock as arguments;
+ * `handler.ts` only wires them.
+ *
+ * Per object, in this order (each step is safe to repeat, so a crash or a
+ * racing duplicate anywhere only costs work):
+ * 1. the ledger (bucket, key, ETag) says whether the object was done;
+ * 2. the object streams through a fresh {@link Engine} (live horizon);
+ *    a read error fails the object (it is retried), a gzip error is a
+ *    damaged object whose lines before the break count;
+ * 3. one count item per (rule, key, hour), keyed by the object's id:
+ *    rewriting it is harmless, so counts are exact across redeliveries;
+ * 4. the rule-hour count bounds get this object's totals (atomic ADD), then
+ *    are read back: a pair whose bound cannot pass its threshold is not
+ *    queried (see {@link pairBound});
+ * 5. every other pair: a strongly consistent Query sums its items over all
+ *    objects, `evaluateSeries` runs over the touched minutes, and the state
+ *    is written back conditionally on its version (retried on conflicts);
+ * 6. pairs with an active block get their `ACTIVE` item (and a `block`
+ *    history event when a block is new), the reconciler is told;
+ * 7. the ledger item is written last, then the ingest status.
+ *
+ * Why a pair is never missed: each object writes its counts and bounds
+ * before it reads any. Of the objects that together push a window over the
+ * threshold, the one whose bound writes finish last reads every other's
+ * bounds and counts, so it sees the whole sum.
+ */
+import { type Readable, Transform } from 'node:stream';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, NoSuchKey, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Series } from '../core/decide';
+import { evaluateSeries } from '../core/decide';
+import { Engine, ruleTiming } from '../core/engine';
+import type { Guard } from '../core/guard';
+import type { EdgebanConfig, FileScan, LogFormat, Rule } from '../core/types';
+import { METRICS } from '../shared/contract';
+import { activeKey, historyKey, INGEST_STATUS_KEY, ledgerKey } from '../shared/schema';
+import {
+  addBound,
+  type BoundTable,
+  type BucketTotals,
+  boundBucket,
+  boundId,
+  countItems,
+  mapLimit,
+  objectId,
+  putItems,
+  readBounds,
+  readPairSeries,
+} from '../state/counts';
+import { readPairState, updatePairState } from '../state/pairs';
+
+/** Base error of this module. */
+export class IngestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IngestError';
+  }
+}
+
+/** The object's bytes could not be read whole: the delivery must be retried. */
+export class ObjectReadError extends IngestError {
+  constructor(bucket: string, key: string, reason: string) {
+    super(`reading s3://${bucket}/${key} failed: ${reason}`);
+    this.name = 'ObjectReadError';
+  }
+}
+
+/** An SQS message that is not an S3 event notification. */
+export class BadMessageError extends IngestError {
+  constructor(reason: string) {
+    super(`not an S3 event notification: ${reason}`);
+    this.name = 'BadMessageError';
+  }
+}
+
+/** The logger calls ingest makes (Powertools' Logger fits). */
+export interface IngestLogger {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+/** The metric calls ingest makes (Powertools' Metrics fits). */
+export interface IngestMetrics {
+  addMetric(name: string, unit: 'Count' | 'Seconds', value: number): void;
+}
+
+/** What ingest works with: SDK clients, table, config, guard and clock. */
+export interface IngestDeps {
+  readonly s3: S3Client;
+  readonly ddb: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly config: EdgebanConfig;
+  readonly guard: Guard;
+  /** The pipeline clock, epoch milliseconds. */
+  readonly now: () => number;
+  /** Tells the reconciler that blocks were created or changed. */
+  readonly notifyReconciler: () => Promise<void>;
+  /**
+   * Apply the live horizon (DESIGN section 1).
+   * @default true - the local `--logs` mode turns it off
+   */
+  readonly horizon?: boolean;
+  readonly logger?: IngestLogger;
+  readonly metrics?: IngestMetrics;
+  /**
+   * DynamoDB requests in flight per object.
+   * @default 16
+   */
+  readonly concurrency?: number;
+}
+
+/** One S3 object version to ingest. */
+export interface ObjectRef {
+  readonly bucket: string;
+  /** The decoded object key. */
+  readonly key: string;
+  readonly etag: string;
+  readonly size?: number;
+}
+
+/** What ingesting an object did. */
+export interface ObjectReport {
+  readonly duplicate: false;
+  readonly format: LogFormat | null;
+  readonly lines: number;
+  readonly requests: number;
+  readonly rejected: number;
+  /** Requests outside the live horizon. */
+  readonly stale: number;
+  /** Why the object is not an access log we read, or null. */
+  readonly skipped: string | null;
+  /** What broke the object's byte stream, or null. */
+  readonly damaged: string | null;
+  /** (key, rule) pairs with counts. */
+  readonly pairs: number;
+  /** Pairs whose windows were queried and evaluated (the rest provably cannot fire). */
+  readonly evaluated: number;
+  /** Blocks created. */
+  readonly decisions: number;
+  /** DynamoDB items written (count items, bounds, states, blocks, history, ledger, status). */
+  readonly writes: number;
+  /** DynamoDB Query and Get calls. */
+  readonly reads: number;
+}
+
+/** The result of {@link ingestObject}. */
+export type IngestResult = { readonly duplicate: true } | ObjectReport;
+
+const noopLogger: IngestLogger = { info() {}, warn() {}, error() {} };
+const noopMetrics: IngestMetrics = { addMetric() {} };
+
+/** Longest rule window in minutes. */
+function longestWindow(config: EdgebanConfig): number {
+  let w = 1;
+  for (const rule of config.rules) w = Math.max(w, rule.windowMinutes);
+  return w;
+}
+
+/**
+ * The first minute that still counts live: a minute that starts more than
+ * the longest window plus `horizon` before `nowMs` is stale.
+ */
+export function horizonMinute(config: EdgebanConfig, nowMs: number): number {
+  const limit = nowMs / 1000 - longestWindow(config) * 60 - config.horizonSeconds;
+  return Math.ceil(limit / 60);
+}
+
+/** Largest sum of `windowMinutes` consecutive minutes of an ascending series. */
+export function maxWindowSum(series: Series, windowMinutes: number): number {
+  let best = 0;
+  let sum = 0;
+  let tail = 0;
+  for (let i = 0; i < series.minutes.length; i++) {
+    const m = series.minutes[i]!;
+    sum += series.counts[i]!;
+    while (series.minutes[tail]! <= m - windowMinutes) sum -= series.counts[tail++]!;
+    if (sum > best) best = sum;
+  }
+  return best;
+}
+
+/** The hours a pair's evaluation reads: its minutes widened by the window on both sides. */
+function pairHours(series: Series, windowMinutes: number): { from: number; to: number } {
+  const first = series.minutes[0]!;
+  const last = series.minutes[series.minutes.length - 1]!;
+  return {
+    from: Math.floor((first - windowMinutes + 1) / 60),
+    to: Math.floor((last + windowMinutes - 1) / 60),
+  };
+}
+
+/**
+ * An upper bound of every window sum a pair can reach at the minutes this
+ * object touched: its own largest window sum, plus what all other objects
+ * counted for keys of the pair's bound bucket in the hours the windows
+ * cover. Bounds only ever over-count (a retried object adds its totals
+ * again), so `bound <= threshold` proves the pair cannot fire, and a pair
+ * that has fired before keeps its peak (which is over the threshold).
+ */
+export function pairBound(
+  series: Series,
+  windowMinutes: number,
+  bucket: number,
+  ruleName: string,
+  bounds: BoundTable,
+  own: BoundTable,
+): number {
+  let bound = maxWindowSum(series, windowMinutes);
+  const { from, to } = pairHours(series, windowMinutes);
+  for (let h = from; h <= to; h++) {
+    const id = boundId(ruleName, h);
+    const all = bounds.get(id)?.get(bucket) ?? 0;
+    const mine = own.get(id)?.get(bucket) ?? 0;
+    bound += Math.max(0, all - mine);
+  }
+  return bound;
+}
+
+/** A pair with counts in this object. */
+interface TouchedPair {
+  readonly rule: Rule;
+  readonly ruleIndex: number;
+  readonly key: string;
+  readonly series: Series;
+}
+
+function quoteEtag(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+function errorText(err: unknown): string {
+  const e = err as { name?: unknown; message?: unknown };
+  return `${String(e?.name ?? 'Error')}: ${String(e?.message ?? err)}`.replace(/\s+/g, ' ');
+}
+
+/** The object's bytes, or why there are none to read. */
+async function openObject(
+  s3: S3Client,
+  ref: ObjectRef,
+): Promise<{ body: Readable; length: number | undefined } | { gone: string }> {
+  try {
+    const res = await s3.send(
+      new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, IfMatch: quoteEtag(ref.etag) }),
+    );
+    if (res.Body === undefined) throw new ObjectReadError(ref.bucket, ref.key, 'no body');
+    return { body: res.Body as Readable, length: res.ContentLength };
+  } catch (err) {
+    if (err instanceof NoSuchKey) return { gone: 'object no longer exists' };
+    if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412) {
+      // The key now holds another version; that one has its own event.
+      return { gone: 'object was replaced (ETag changed)' };
+    }
+    throw err;
+  }
+}
+
+/**
+ * Streams the body through the engine. A failure of the body itself (reset,
+ * timeout, short read) throws {@link ObjectReadError}, whatever the scanner
+ * made of it: such a scan is incomplete and nothing of it may be recorded.
+ * A gzip error inside complete bytes is left to the scanner (`damaged`).
+ */
+async function scanBody(
+  engine: Engine,
+  ref: ObjectRef,
+  body: Readable,
+  length: number | undefined,
+): Promise<FileScan> {
+  let received = 0;
+  let ended = false;
+  let settled = false;
+  let readError: unknown = null;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  body.on('error', (err) => {
+    if (settled) return;
+    readError ??= err;
+    counter.destroy(err);
+  });
+  body.on('end', () => {
+    ended = true;
+  });
+  body.pipe(counter);
+  let scan: FileScan;
+  try {
+    scan = await engine.scan(counter);
+  } catch (err) {
+    readError ??= err;
+    scan = null as unknown as FileScan;
+  } finally {
+    settled = true;
+    // The scanner may stop early (skipped or damaged file): release the connection.
+    if (!ended) body.destroy();
+  }
+  if (readError !== null) throw new ObjectReadError(ref.bucket, ref.key, errorText(readError));
+  if (ended && length !== undefined && received !== length) {
+    throw new ObjectReadError(ref.bucket, ref.key, `got ${received} of ${length} bytes`);
+  }
+  return scan;
+}
+
+/**
+ * Ingests one S3 object: counts, decisions, ledger (see the module comment
+ * for the steps). Safe to call any number of times for the same object,
+ * also concurrently: it counts once.
+ *
+ * @throws ObjectReadError when the object's bytes could not be read whole
+ *   (the caller retries the delivery); DynamoDB errors propagate likewise
+ */
+export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<IngestResult> {
+  const { ddb, tableName, config } = deps;
+  const logger = deps.logger ?? noopLogger;
+  const metrics = deps.metrics ?? noopMetrics;
+  const concurrency = deps.concurrency ?? 16;
+  const where = { bucket: ref.bucket, key: ref.key, etag: ref.etag };
+  let writes = 0;
+  let reads = 1;
+
+  const ledger = ledgerKey(ref.bucket, ref.key, ref.etag);
+  const seen = await ddb.send(
+    new GetCommand({ TableName: tableName, Key: ledger, ConsistentRead: true }),
+  );
+  if (seen.Item !== undefined) {
+    logger.info('object already ingested, skipping duplicate delivery', where);
+    return { duplicate: true };
+  }
+
+  const nowMs = deps.now();
+  const useHorizon = deps.horizon ?? true;
+  const engine = new Engine(config, {
+    guard: deps.guard,
+    minMinute: useHorizon ? horizonMinute(config, nowMs) : undefined,
+  });
+  const opened = await openObject(deps.s3, ref);
+  let scan: FileScan;
+  if ('gone' in opened) {
+    scan = {
+      format: null,
+      lines: 0,
+      requests: 0,
+      rejected: 0,
+      firstRejected: null,
+      skipped: opened.gone,
+      damaged: null,
+      minMinute: null,
+      maxMinute: null,
+    };
+  } else {
+    scan = await scanBody(engine, ref, opened.body, opened.length);
+  }
+
+  const touched: TouchedPair[] = [];
+  if (scan.skipped === null) {
+    for (const pair of engine.pairs()) {
+      // A CIDR key that overlaps a guarded range can never get a decision: its counts are moot.
+      if (pair.key.includes('/') && deps.guard.overlapsGuarded(pair.key) !== null) continue;
+      touched.push({
+        rule: config.rules[pair.ruleIndex]!,
+        ruleIndex: pair.ruleIndex,
+        key: pair.key,
+        series: { minutes: pair.counts.minutes, counts: pair.counts.counts },
+      });
+    }
+  } else {
+    logger.info('skipping object that is not an access log we read', {
+      ...where,
+      reason: scan.skipped,
+    });
+  }
+
+  // Steps 3 and 4: this object's counts and bound totals.
+  const id = objectId(ref.bucket, ref.key, ref.etag);
+  const wMax = longestWindow(config);
+  const items: Record<string, unknown>[] = [];
+  const own: BoundTable = new Map();
+  const ownRuleHours = new Map<string, { rule: string; hour: number }>();
+  for (const p of touched) {
+    const w = p.rule.windowMinutes;
+    const exp = (hour: number): number =>
+      (hour + 1) * 3600 + (w + wMax) * 60 + config.horizonSeconds;
+    items.push(...countItems(p.rule.name, p.key, p.series, id, exp));
+    const bucket = boundBucket(p.key);
+    for (let i = 0; i < p.series.minutes.length; i++) {
+      const hour = Math.floor(p.series.minutes[i]! / 60);
+      const bid = boundId(p.rule.name, hour);
+      let totals: BucketTotals | undefined = own.get(bid);
+      if (totals === undefined) {
+        totals = new Map();
+        own.set(bid, totals);
+        ownRuleHours.set(bid, { rule: p.rule.name, hour });
+      }
+      totals.set(bucket, (totals.get(bucket) ?? 0) + p.series.counts[i]!);
+    }
+  }
+  writes += await putItems(ddb, tableName, items, concurrency);
+  await mapLimit([...ownRuleHours.entries()], concurrency, async ([bid, rh]) => {
+    await addBound(ddb, tableName, rh.rule, rh.hour, own.get(bid)!);
+  });
+  writes += ownRuleHours.size;
+
+  const wanted = new Map<string, { rule: string; hour: number }>();
+  for (const p of touched) {
+    const { from, to } = pairHours(p.series, p.rule.windowMinutes);
+    for (let h = from; h <= to; h++)
+      wanted.set(boundId(p.rule.name, h), { rule: p.rule.name, hour: h });
+  }
+  const bounds =
+    wanted.size > 0 ? await readBounds(ddb, tableName, [...wanted.values()]) : new Map();
+  reads += Math.ceil(wanted.size / 100);
+  const candidates = touched.filter(
+    (p) =>
+      pairBound(p.series, p.rule.windowMinutes, boundBucket(p.key), p.rule.name, bounds, own) >
+      p.rule.threshold,
+  );
+
+  // Steps 5 and 6: evaluate, record, tell the reconciler.
+  const nowSec = Math.floor(nowMs / 1000);
+  const decisionTime = (): number => Math.floor(deps.now() / 1000);
+  let decisions = 0;
+  let changedBlocks = 0;
+  await mapLimit(candidates, concurrency, async (p) => {
+    const w = p.rule.windowMinutes;
+    const first = p.series.minutes[0]!;
+    const last = p.series.minutes[p.series.minutes.length - 1]!;
+    const merged = await readPairSeries(
+      ddb,
+      tableName,
+      p.rule.name,
+      p.key,
+      first - w + 1,
+      last + w - 1,
+    );
+    reads++;
+    const timing = ruleTiming(p.rule, config);
+    let created = 0;
+    const update = await updatePairState(ddb, tableName, p.rule.name, p.key, ({ state }) => {
+      const before = JSON.stringify(state);
+      created = evaluateSeries(merged, timing, config.block, state, {
+        decisionTime,
+        consider: (m) => m >= first && m <= last + w - 1,
+      });
+      // A pair that never fired needs no state item: its peak matters only once it fires.
+      if (state.firstExceeded === null || JSON.stringify(state) === before) return null;
+      return { windowMinutes: w };
+    });
+    reads += 1 + update.conflicts;
+    if (update.changed) writes += 1 + update.conflicts;
+    decisions += created;
+    const latest = update.state.blocks[update.state.blocks.length - 1];
+    if (latest === undefined || latest.until <= nowSec || update.state.firstExceeded === null) {
+      return;
+    }
+    const newBlocks = update.state.blocks.slice(update.state.blocks.length - created);
+    // History first: a crash before the ACTIVE item is repaired by the next delivery below.
+    for (const b of newBlocks) {
+      await putHistory(ddb, tableName, p, b.start, update.state.peak, b.offence);
+      writes++;
+    }
+    const active = {
+      ...activeKey(p.key, p.rule.name),
+      key: p.key,
+      rule: p.rule.name,
+      source: 'rule',
+      start: latest.start,
+      until: latest.until,
+      offences: latest.offence,
+      peak: update.state.peak,
+      window: w,
+      firstExceeded: update.state.firstExceeded,
+      reason: `${update.state.peak} requests in ${w}m over threshold ${p.rule.threshold}`,
+      by: 'edgeban',
+      v: update.version,
+    };
+    const old = await ddb.send(
+      new PutCommand({ TableName: tableName, Item: active, ReturnValues: 'ALL_OLD' }),
+    );
+    writes++;
+    const prev = old.Attributes;
+    const differs =
+      prev === undefined || prev.until !== latest.until || prev.start !== latest.start;
+    if (differs) {
+      changedBlocks++;
+      if (created === 0) {
+        // The state held this block but its ACTIVE item was missing: a crash came between them.
+        await putHistory(ddb, tableName, p, latest.start, update.state.peak, latest.offence);
+        writes++;
+      }
+    }
+    // An unblock may have landed between the state write and the ACTIVE put: undo the put then.
+    const after = await readPairState(ddb, tableName, p.rule.name, p.key);
+    reads++;
+    const now = after.state.blocks[after.state.blocks.length - 1];
+    if (after.version !== update.version && (now === undefined || now.until <= nowSec)) {
+      await deleteActiveIfVersion(ddb, tableName, p.key, p.rule.name, update.version);
+      writes++;
+    }
+  });
+  if (changedBlocks > 0) await deps.notifyReconciler();
+
+  // Step 7: the ledger, last; then the ingest status.
+  const pairs = new Set<string>();
+  for (const item of items) pairs.add(String(item.pk));
+  const ledgerItem: Record<string, unknown> = {
+    ...ledger,
+    bucket: ref.bucket,
+    key: ref.key,
+    format: scan.format,
+    lines: scan.lines,
+    requests: scan.requests,
+    rejected: scan.rejected,
+    stale: engine.stale,
+    skipped: scan.skipped,
+    damaged: scan.damaged,
+    firstRejected: scan.firstRejected,
+    pairs: pairs.size,
+    evaluated: candidates.length,
+    decisions,
+    at: nowSec,
+  };
+  if (ref.size !== undefined) ledgerItem.size = ref.size;
+  await ddb.send(new PutCommand({ TableName: tableName, Item: ledgerItem }));
+  writes++;
+  if (scan.maxMinute !== null && scan.skipped === null) {
+    if (await raiseIngestStatus(ddb, tableName, scan.maxMinute, nowSec)) writes++;
+  }
+
+  if (scan.damaged !== null) {
+    logger.warn('object is damaged; its lines before the break were counted', {
+      ...where,
+      reason: scan.damaged,
+    });
+  }
+  if (scan.rejected > 0 && scan.firstRejected !== null) {
+    logger.info('object has rejected lines', {
+      ...where,
+      rejected: scan.rejected,
+      firstRejected: `line ${scan.firstRejected.line}: ${scan.firstRejected.reason}`,
+    });
+  }
+  metrics.addMetric(METRICS.objects, 'Count', 1);
+  if (scan.skipped !== null) metrics.addMetric(METRICS.skippedObjects, 'Count', 1);
+  metrics.addMetric(METRICS.lines, 'Count', scan.lines);
+  metrics.addMetric(METRICS.rejected, 'Count', scan.rejected);
+  metrics.addMetric(METRICS.stale, 'Count', engine.stale);
+  metrics.addMetric(METRICS.decisions, 'Count', decisions);
+  if (scan.maxMinute !== null) {
+    metrics.addMetric(
+      METRICS.lagSeconds,
+      'Seconds',
+      Math.max(0, nowSec - (scan.maxMinute + 1) * 60),
+    );
+  }
+  return {
+    duplicate: false,
+    format: scan.format,
+    lines: scan.lines,
+    requests: scan.requests,
+    rejected: scan.rejected,
+    stale: engine.stale,
+    skipped: scan.skipped,
+    damaged: scan.damaged,
+    pairs: pairs.size,
+    evaluated: candidates.length,
+    decisions,
+    writes,
+    reads,
+  };
+}
+
+async function putHistory(
+  ddb: DynamoDBDocumentClient,
+  tableName: string,
+  p: TouchedPair,
+  start: number,
+  peak: number,
+  offence: number,
+): Promise<void> {
+  await ddb.send(
+    new PutCommand({
+      TableName: tableName,
+      Item: {
+        ...historyKey(p.key, start * 1000, 'block', p.rule.name),
+        at: start,
+        kind: 'block',
+        key: p.key,
+        rule: p.rule.name,
+        by: 'edgeban',
+        reason: `rule ${p.rule.name}: ${peak} requests in ${p.rule.windowMinutes}m over threshold ${p.rule.threshold}, offence ${offence}`,
+      },
+    }),
+  );
+}
+
+async function deleteActiveIfVersion(
+  ddb: DynamoDBDocumentClient,
+  tableName: string,
+  key: string,
+  rule: string,
+  version: number,
+): Promise<void> {
+  try {
+    await ddb.send(
+      new DeleteCommand({
+        TableName: tableName,
+        Key: activeKey(key, rule),
+        ConditionExpression: '#v = :v',
+        ExpressionAttributeNames: { '#v': 'v' },
+        ExpressionAttributeValues: { ':v': version },
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+}
+
+/** Moves the newest ingested minute forward, never back. @returns whether it moved */
+async function raiseIngestStatus(
+  ddb: DynamoDBDocumentClient,
+  tableName: string,
+  minute: number,
+  nowSec: number,
+): Promise<boolean> {
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: INGEST_STATUS_KEY,
+        UpdateExpression: 'SET newestMinute = :m, #at = :at',
+        ConditionExpression: 'attribute_not_exists(newestMinute) OR newestMinute < :m',
+        ExpressionAttributeNames: { '#at': 'at' },
+        ExpressionAttributeValues: { ':m': minute, ':at': nowSec },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return false;
+    throw err;
+  }
+}
+
+/** Decodes an object key as S3 writes it in event notifications (form encoding). */
+export function decodeEventKey(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
+/**
+ * The objects of one SQS message body: an S3 event notification, or none
+ * for the `s3:TestEvent` S3 sends when notifications are set up.
+ * @throws BadMessageError for anything else
+ */
+export function parseS3EventBody(body: string): ObjectRef[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    throw new BadMessageError('body is not JSON');
+  }
+  if (typeof doc !== 'object' || doc === null) throw new BadMessageError('body is not an object');
+  const d = doc as Record<string, unknown>;
+  if (d.Event === 's3:TestEvent') return [];
+  if (!Array.isArray(d.Records)) throw new BadMessageError('no Records list');
+  const out: ObjectRef[] = [];
+  for (const record of d.Records as unknown[]) {
+    const r = record as { eventName?: unknown; s3?: Record<string, unknown> } | null;
+    if (typeof r?.eventName === 'string' && !r.eventName.startsWith('ObjectCreated:')) continue;
+    const bucket = (r?.s3?.bucket as { name?: unknown } | undefined)?.name;
+    const object = r?.s3?.object as { key?: unknown; eTag?: unknown; size?: unknown } | undefined;
+    if (typeof bucket !== 'string' || typeof object?.key !== 'string') {
+      throw new BadMessageError('a record has no bucket name or object key');
+    }
+    if (typeof object.eTag !== 'string' || object.eTag === '') {
+      throw new BadMessageError(`object ${object.key} has no eTag`);
+    }
+    let key: string;
+    try {
+      key = decodeEventKey(object.key);
+    } catch {
+      throw new BadMessageError(`object key ${object.key} is not URL-encoded`);
+    }
+    out.push({
+      bucket,
+      key,
+      etag: object.eTag,
+      ...(typeof object.size === 'number' ? { size: object.size } : {}),
+    });
+  }
+  return out;
+}
+
+/** Options of {@link handleIngestBatch}. */
+export interface BatchDeps extends IngestDeps {
+  /**
+   * Objects processed at once.
+   * @default 4
+   */
+  readonly objectConcurrency?: number;
+}
+
+/**
+ * Handles one SQS batch of S3 object-created events. Never throws for a
+ * bad object or message: their records are reported in
+ * `batchItemFailures`, so SQS redelivers just those (and after the queue's
+ * limit moves them to the dead-letter queue).
+ */
+export async function handleIngestBatch(
+  deps: BatchDeps,
+  event: SQSEvent,
+): Promise<SQSBatchResponse> {
+  const logger = deps.logger ?? noopLogger;
+  const failures: { itemIdentifier: string }[] = [];
+  await mapLimit(event.Records, deps.objectConcurrency ?? 4, async (record) => {
+    try {
+      const refs = parseS3EventBody(record.body);
+      for (const ref of refs) await ingestObject(deps, ref);
+    } catch (err) {
+      logger.error('ingest failed; the message will be retried', {
+        messageId: record.messageId,
+        error: errorText(err),
+      });
+      failures.push({ itemIdentifier: record.messageId });
+    }
+  });
+  return { batchItemFailures: failures };
+}
