@@ -30,16 +30,24 @@
  *   pair that provably cannot fire.
  * - active blocks: `ACTIVE` | `<key>#<rule>` (manual: `<key>#`) | key, rule,
  *   source (`rule` | `manual`), until, start, offences, peak, window,
- *   firstExceeded, reason, by. The reconciler's desired state; items whose
+ *   firstExceeded, reason, by (start, until, firstExceeded in epoch seconds,
+ *   window in minutes). The reconciler's desired state; items whose
  *   `until` has passed are swept (recorded as `expire` events) and deleted.
- * - IP-set membership: `WAFSET` | `<set name>` | addresses the pipeline put
- *   in that set (`a`: list of CIDRs), lockToken seen. Written only by the
- *   reconciler.
+ * - IP-set membership: `WAFSET` | `<set name>` | `a`: addresses the pipeline
+ *   put in that set, confirmed by a successful update; `p` / `r`: addresses
+ *   an update in flight adds / removes (so a lost write after the update
+ *   still tells ours from a console removal); at. Each list is packed bytes
+ *   (per CIDR: version byte, prefix length, 4 or 16 address bytes) so
+ *   10,000 IPv6 addresses fit an item. Written only by the reconciler.
  * - history: `HIST#<key>` | `<epoch ms:13 digits>#<kind>#<rule>` | at, kind
  *   (`block` | `unblock` | `expire`), key, rule, by, reason.
  * - settings: `CONFIG` | `MODE` | mode, by, at (the pause/resume override).
- * - status: `STATUS` | `RECONCILE` | at, ipSets, lagSeconds; `STATUS` |
- *   `INGEST` | newestMinute, at.
+ * - status: `STATUS` | `RECONCILE` | at, mode, ipSets (list of {name,
+ *   version, size, capacity}), lagSeconds, tripped; `STATUS` | `INGEST` |
+ *   newestMinute, at.
+ *
+ * Every `at` attribute is epoch seconds (a history sort key holds the
+ * milliseconds).
  */
 
 /** Partition and sort key of one item. */
