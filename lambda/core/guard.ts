@@ -54,14 +54,33 @@ interface Table<T extends number | bigint> {
   reasons: string[];
 }
 
-/** Index of the last range whose start is <= x, or -1. */
-function lastStartAtMost<T extends number | bigint>(starts: readonly T[], x: T): number {
+/**
+ * Index of the last range whose start is <= x, or -1. One copy per number
+ * kind keeps each monomorphic: IPv4 lookups sit on the ingest hot path.
+ */
+function lastStartAtMost4(starts: readonly number[], x: number): number {
   let lo = 0;
   let hi = starts.length - 1;
   let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    if ((starts[mid] as T) <= x) {
+    if ((starts[mid] as number) <= x) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}
+
+function lastStartAtMost6(starts: readonly bigint[], x: bigint): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((starts[mid] as bigint) <= x) {
       found = mid;
       lo = mid + 1;
     } else {
@@ -142,12 +161,12 @@ export class Guard {
     if (ip.indexOf(':') < 0) {
       const n = ipv4ToNumber(ip);
       if (n < 0) return true;
-      const i = lastStartAtMost(this.v4.starts, n);
+      const i = lastStartAtMost4(this.v4.starts, n);
       return i >= 0 && (this.v4.ends[i] as number) >= n;
     }
     const v = ipv6ToBigInt(ip);
     if (v === null) return true;
-    const i = lastStartAtMost(this.v6.starts, v);
+    const i = lastStartAtMost6(this.v6.starts, v);
     return i >= 0 && (this.v6.ends[i] as bigint) >= v;
   }
 

@@ -18,6 +18,23 @@ export class IpError extends Error {
 /** Longest textual IPv6 address: six groups plus an embedded dotted quad. */
 const MAX_TEXT = 45;
 
+/**
+ * Bounded caches for the hot paths. Access logs repeat the same clients
+ * line after line: returning one string instance per address skips the
+ * decode and lets V8 reuse the string's hash in the callers' Maps. A full
+ * cache is simply cleared.
+ */
+const CACHE_LIMIT = 1 << 16;
+const V4_TEXT = new Map<number, string>();
+const V6_TEXT = new Map<string, string | null>();
+const MASKED: Map<string, string>[] = [];
+
+function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 // Scratch groups so the hot paths parse without allocating.
 const SCRATCH = new Uint16Array(8);
 const SCRATCH_B = new Uint16Array(8);
@@ -191,6 +208,7 @@ export function canonicalIp(text: string): string | null {
 export function canonicalIpBytes(buf: Buffer, start: number, end: number): string | null {
   const len = end - start;
   if (len < 2 || len > MAX_TEXT) return null;
+  let value = 0;
   let octet = 0;
   let digits = 0;
   let dots = 0;
@@ -206,6 +224,7 @@ export function canonicalIpBytes(buf: Buffer, start: number, end: number): strin
       digits++;
     } else if (c === 46) {
       if (digits === 0 || dots === 3) return null;
+      value = value * 256 + octet;
       octet = 0;
       digits = 0;
       leadingZero = false;
@@ -215,7 +234,9 @@ export function canonicalIpBytes(buf: Buffer, start: number, end: number): strin
     }
   }
   if (dots !== 3 || digits === 0) return null;
-  return buf.toString('latin1', start, end);
+  value = value * 256 + octet;
+  // A strictly valid dotted quad is its own canonical text.
+  return V4_TEXT.get(value) ?? remember(V4_TEXT, value, buf.toString('latin1', start, end));
 }
 
 function canonicalIpv6Bytes(buf: Buffer, start: number, end: number): string | null {
@@ -223,7 +244,9 @@ function canonicalIpv6Bytes(buf: Buffer, start: number, end: number): string | n
   let p = start;
   while (p < end && buf[p] !== 58) p++;
   if (p === end) return null;
-  return canonicalIp(buf.toString('latin1', start, end));
+  const text = buf.toString('latin1', start, end);
+  const known = V6_TEXT.get(text);
+  return known !== undefined ? known : remember(V6_TEXT, text, canonicalIp(text));
 }
 
 /** 4 for an address or CIDR without a colon, else 6. */
@@ -257,16 +280,25 @@ function maskGroups(g: Uint16Array, prefix: number): void {
  * @example maskKey('2001:db8:1:2::9', 32, 48) // '2001:db8:1::/48'
  */
 export function maskKey(ip: string, ipv4Prefix: number, ipv6Prefix: number): string {
-  if (ip.indexOf(':') < 0) {
-    if (ipv4Prefix >= 32) return ip;
+  const v4 = ip.indexOf(':') < 0;
+  const prefix = v4 ? ipv4Prefix : ipv6Prefix;
+  if (prefix >= (v4 ? 32 : 128)) return ip;
+  // IPv4 and IPv6 prefixes share one cache slot per length: the texts never collide.
+  let cache = MASKED[prefix];
+  if (cache === undefined) {
+    cache = new Map();
+    MASKED[prefix] = cache;
+  }
+  const known = cache.get(ip);
+  if (known !== undefined) return known;
+  if (v4) {
     const v = parseV4(ip, 0, ip.length);
     if (v < 0) throw new IpError(`not an IPv4 address: ${ip}`);
-    return `${formatIpv4((v & mask4(ipv4Prefix)) >>> 0)}/${ipv4Prefix}`;
+    return remember(cache, ip, `${formatIpv4((v & mask4(prefix)) >>> 0)}/${prefix}`);
   }
-  if (ipv6Prefix >= 128) return ip;
   if (!parseV6(ip, SCRATCH)) throw new IpError(`not an IPv6 address: ${ip}`);
-  maskGroups(SCRATCH, ipv6Prefix);
-  return `${formatV6(SCRATCH)}/${ipv6Prefix}`;
+  maskGroups(SCRATCH, prefix);
+  return remember(cache, ip, `${formatV6(SCRATCH)}/${prefix}`);
 }
 
 /** A parsed, canonical CIDR. */

@@ -8,6 +8,7 @@ import {
   cidrContains,
   cidrsOverlap,
   compareKeys,
+  formatIpv4,
   IpError,
   ipVersion,
   ipv4ToNumber,
@@ -183,6 +184,19 @@ describe('canonicalIpBytes', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('returns correct addresses when more distinct clients arrive than its cache holds', () => {
+    for (let round = 0; round < 2; round++) {
+      for (let v = 0; v < 70_000; v++) {
+        const ip = formatIpv4(0x0a000000 + v * 7 + round);
+        expect(fromBytes(ip)).toBe(ip);
+        expect(maskKey(ip, 24, 64)).toBe(`${ip.slice(0, ip.lastIndexOf('.'))}.0/24`);
+      }
+    }
+    expect(fromBytes('2001:DB8::1')).toBe('2001:db8::1');
+    expect(fromBytes('2001:DB8::1:zz')).toBeNull();
+    expect(fromBytes('2001:DB8::1:zz')).toBeNull();
   });
 
   it('returns null when the bytes are not ASCII', () => {
