@@ -10,6 +10,7 @@ import { ConfigError, parseConfig, readConfigFile } from '../lambda/core/config'
 import type { EdgebanConfig } from '../lambda/core/types';
 import { CliError, oneLine, UsageError } from './errors';
 import { resolveInputs } from './inputs';
+import { type LocalOptions, runLocal } from './local';
 import { createProgress } from './progress';
 import { runReplay } from './replay';
 import { collectRuleReports, renderReport } from './report';
@@ -152,6 +153,23 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
       if (opts.json) io.out(`${JSON.stringify(result.document, null, 2)}\n`);
       else io.out(renderReplayText(result.document));
       done(0);
+    });
+
+  program
+    .command('local')
+    .description('run the whole pipeline on a local cloud (S3, DynamoDB, a WAFv2 emulator)')
+    .option(
+      '--logs <dir>',
+      'put the files under DIR into local S3 and run until the pipeline settles',
+    )
+    .option(
+      '--config <file>',
+      'cdk.json, or a file holding the edgeban object (default ./cdk.json)',
+    )
+    .option('--json', 'print one JSON document (with --logs)')
+    .option('--serve', 'keep running on the real clock for the operator commands')
+    .action(async (opts: LocalOptions) => {
+      done(await runLocal(opts, io));
     });
 
   return program;
