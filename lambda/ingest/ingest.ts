@@ -87,9 +87,9 @@ export class BadMessageError extends IngestError {
 
 /** The logger calls ingest makes (Powertools' Logger fits). */
 export interface IngestLogger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
+  info(message: string, extra: Record<string, unknown>): void;
+  warn(message: string, extra: Record<string, unknown>): void;
+  error(message: string, extra: Record<string, unknown>): void;
 }
 
 /** The metric calls ingest makes (Powertools' Metrics fits). */
