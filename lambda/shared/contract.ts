@@ -42,6 +42,18 @@ export const METRICS = {
 /** CloudWatch metric dimension names. `ipSet` carries the IP set's name on `IpSetSize`. */
 export const METRIC_DIMENSIONS = {
   ipSet: 'IpSet',
+  /** The dimension Powertools Metrics puts on every metric: its `serviceName`. */
+  service: 'service',
+} as const;
+
+/**
+ * The Powertools Metrics `serviceName` of each function: the value of the
+ * `service` dimension its metrics carry, which the alarms and dashboard
+ * select on.
+ */
+export const METRIC_SERVICES = {
+  ingest: 'edgeban-ingest',
+  reconciler: 'edgeban-reconciler',
 } as const;
 
 /** CloudFormation output names of the pipeline stack. */
@@ -51,4 +63,9 @@ export const OUTPUTS = {
   webAclArn: 'WebAclArn',
   dashboardUrl: 'DashboardUrl',
   queueUrl: 'QueueUrl',
+  reconcilerQueueUrl: 'ReconcilerQueueUrl',
+  ruleGroupArn: 'RuleGroupArn',
+  logBucketName: 'LogBucketName',
+  /** Prefix of one output per IP set: `IpSetConsoleUrlIpv41`, `IpSetConsoleUrlIpv61`, ... */
+  ipSetConsoleUrl: 'IpSetConsoleUrl',
 } as const;
