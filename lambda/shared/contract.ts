@@ -68,4 +68,10 @@ export const OUTPUTS = {
   logBucketName: 'LogBucketName',
   /** Prefix of one output per IP set: `IpSetConsoleUrlIpv41`, `IpSetConsoleUrlIpv61`, ... */
   ipSetConsoleUrl: 'IpSetConsoleUrl',
+  /**
+   * The `edgeban` config the stack was deployed with, as JSON (what
+   * `parseConfig` takes): the operator CLI's `--stack` reads its rules,
+   * allowlist and limits from here.
+   */
+  config: 'Config',
 } as const;
