@@ -11,6 +11,7 @@ import type { EdgebanConfig } from '../lambda/core/types';
 import { CliError, oneLine, UsageError } from './errors';
 import { resolveInputs } from './inputs';
 import { type LocalOptions, runLocal } from './local';
+import { registerOperatorCommands } from './operator';
 import { createProgress } from './progress';
 import { runReplay } from './replay';
 import { collectRuleReports, renderReport } from './report';
@@ -171,6 +172,8 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
     .action(async (opts: LocalOptions) => {
       done(await runLocal(opts, io));
     });
+
+  registerOperatorCommands(program, io, done);
 
   return program;
 }
