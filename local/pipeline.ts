@@ -1,0 +1,487 @@
+/**
+ * The whole edgeban pipeline on the local cloud, wired as the CDK stack
+ * wires it in AWS: the log bucket's object-created events go to an ingest
+ * queue (the S3 event notification JSON as the message body), the ingest
+ * handler consumes it in batches and nudges a reconciler queue when blocks
+ * change, and the reconciler runs on each nudge and on a schedule, one at
+ * a time (reserved concurrency 1). The handler modules are the Lambda's;
+ * only the endpoints and the clock differ.
+ */
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { WAFV2Client } from '@aws-sdk/client-wafv2';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent } from 'aws-lambda';
+import { sortDecisions } from '../lambda/core/engine';
+import { type Guard, guardFor } from '../lambda/core/guard';
+import { compareKeys } from '../lambda/core/ip';
+import type { Decision, EdgebanConfig } from '../lambda/core/types';
+import { decodeEventKey, handleIngestBatch } from '../lambda/ingest/ingest';
+import { type IpSetRef, type ReconcileResult, reconcile } from '../lambda/reconciler/reconcile';
+import { ledgerKey, pairKey } from '../lambda/shared/schema';
+import { ensureTable } from '../lambda/state/table';
+import type { Clock } from './clock';
+import {
+  type LocalClients,
+  type LocalCloud,
+  type LocalCloudOptions,
+  localClients,
+  startLocalCloud,
+} from './cloud';
+import { LocalQueue } from './queue';
+
+/** The log calls the handlers make; Powertools' Logger and a console adapter fit. */
+export interface PipelineLogger {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+/** Why a reconcile ran. */
+export type ReconcileTrigger = 'message' | 'schedule' | 'settle';
+
+/** One reconcile run, as the pipeline reports it. */
+export interface ReconcileRun {
+  readonly trigger: ReconcileTrigger;
+  /** Pipeline clock at the start of the run, epoch ms. */
+  readonly at: number;
+  readonly result: ReconcileResult;
+  /** WAF API calls the run made (the emulator's call log). */
+  readonly wafCalls: number;
+}
+
+/** Options of {@link startPipeline}. */
+export interface PipelineOptions {
+  readonly config: EdgebanConfig;
+  /** The pipeline clock (simulated, or the real one for `--serve`). */
+  readonly clock: Clock;
+  /**
+   * Apply the live horizon in ingest.
+   * @default true - `--logs` turns it off
+   */
+  readonly horizon?: boolean;
+  /** @default - `config.logs.bucketName`, else `edgeban-logs` */
+  readonly bucket?: string;
+  /** @default 'edgeban-state' */
+  readonly tableName?: string;
+  /** Options of the local cloud (fault proxies, WAF faults, seed). */
+  readonly cloud?: Omit<LocalCloudOptions, 'buckets'>;
+  /**
+   * Real milliseconds a failed message stays invisible before redelivery.
+   * @default 200
+   */
+  readonly visibilityTimeoutMs?: number;
+  /** @default 5 */
+  readonly maxReceiveCount?: number;
+  /**
+   * Extra deliveries of every ingest message (at-least-once, for tests).
+   * @default 0
+   */
+  readonly duplicates?: number;
+  /**
+   * Concurrent ingest invocations.
+   * @default 2
+   */
+  readonly ingestConcurrency?: number;
+  /**
+   * The reconciler's backoff sleep between WAF retries.
+   * @default - a real timer
+   */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /** @default - no logging */
+  readonly logger?: PipelineLogger;
+  /** Told about every reconcile run, in order. */
+  readonly onReconcile?: (run: ReconcileRun) => void;
+}
+
+/** One decided (key, rule) pair, read from the state table. */
+export interface StoredDecision extends Decision {}
+
+/** Totals of the object ledger: what ingest read. */
+export interface LedgerTotals {
+  readonly objects: number;
+  readonly lines: number;
+  readonly requests: number;
+  readonly rejected: number;
+  readonly skipped: number;
+  readonly damaged: number;
+}
+
+/** Base error of this module. */
+export class PipelineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PipelineError';
+  }
+}
+
+/** A running local pipeline. */
+export interface LocalPipeline {
+  readonly cloud: LocalCloud;
+  readonly config: EdgebanConfig;
+  readonly clock: Clock;
+  readonly bucket: string;
+  readonly tableName: string;
+  /** The IP sets, in config order (IPv4 sets first). */
+  readonly ipSets: readonly IpSetRef[];
+  readonly ddb: DynamoDBDocumentClient;
+  readonly guard: Guard;
+  readonly ingestQueue: LocalQueue;
+  readonly reconcilerQueue: LocalQueue;
+  /** Every reconcile run so far, oldest first. */
+  readonly runs: readonly ReconcileRun[];
+  /**
+   * Puts an object into the log bucket, as CloudFront or a load balancer
+   * delivers it, and resolves once its event is on the ingest queue.
+   * @returns the object's ETag (without quotes)
+   */
+  upload(key: string, body: Buffer | string): Promise<string>;
+  /** Runs one reconcile now (after any run in progress). */
+  reconcileNow(trigger: ReconcileTrigger): Promise<ReconcileRun>;
+  /**
+   * Waits until both queues are empty and a reconcile changes nothing.
+   * @throws PipelineError when that does not happen within `maxRounds` reconciles
+   */
+  settle(maxRounds?: number): Promise<void>;
+  /** Runs the reconciler every `intervalMs` real milliseconds (the schedule). */
+  startSchedule(intervalMs: number): void;
+  /** Addresses in the pipeline's IP sets, all sets of a version together, sorted like keys. */
+  wafAddresses(): { IPV4: string[]; IPV6: string[] };
+  /** Every decided (key, rule) pair of the state table, in replay's decision order. */
+  decisions(): Promise<StoredDecision[]>;
+  /** Totals over the object ledger. */
+  ledger(): Promise<LedgerTotals>;
+  /** Stops the schedule, the queues and the local cloud. */
+  stop(): Promise<void>;
+}
+
+/** The names a deployment gives the IP sets: `edgeban-ipv4-1`, `edgeban-ipv6-1`, ... */
+export function ipSetNames(config: EdgebanConfig): { name: string; version: 'IPV4' | 'IPV6' }[] {
+  const out: { name: string; version: 'IPV4' | 'IPV6' }[] = [];
+  for (let i = 1; i <= config.ipSets.ipv4; i++)
+    out.push({ name: `edgeban-ipv4-${i}`, version: 'IPV4' });
+  for (let i = 1; i <= config.ipSets.ipv6; i++)
+    out.push({ name: `edgeban-ipv6-${i}`, version: 'IPV6' });
+  return out;
+}
+
+type Item = Record<string, unknown>;
+
+async function scanPrefix(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  prefix: string,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await ddb.send(
+      new ScanCommand({
+        TableName: table,
+        FilterExpression: 'begins_with(pk, :p)',
+        ExpressionAttributeValues: { ':p': prefix },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) items.push(item);
+    start = page.LastEvaluatedKey;
+  } while (start !== undefined);
+  return items;
+}
+
+/** The partition-key prefix shared by every item of a kind (`PAIR#`, `OBJ#`), from the schema. */
+function kindPrefix(pk: string): string {
+  return pk.slice(0, pk.indexOf('#') + 1);
+}
+
+function num(item: Item, name: string): number {
+  const v = item[name];
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/**
+ * Starts the local cloud and wires the pipeline on it: log bucket, state
+ * table, IP sets (per `config.ipSets` and `config.scope`, as the stack
+ * creates them), queues and consumers.
+ */
+export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
+  const { config, clock } = options;
+  const bucket = options.bucket ?? config.logs.bucketName ?? 'edgeban-logs';
+  const tableName = options.tableName ?? 'edgeban-state';
+  const cloud = await startLocalCloud({ ...options.cloud, buckets: [bucket] });
+  let uploader: LocalClients | undefined;
+  const queues: LocalQueue[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      if (timer !== undefined) clearInterval(timer);
+      for (const q of queues) q.stop();
+      await Promise.all(queues.map((q) => q.drain()));
+      await reconcileChain.catch(() => undefined);
+      if (uploader !== undefined) for (const c of Object.values(uploader)) c.destroy();
+      await cloud.stop();
+    })();
+    return stopped;
+  };
+  let reconcileChain: Promise<unknown> = Promise.resolve();
+
+  try {
+    const { s3, dynamodb } = cloud.clients();
+    // One attempt per WAF call, as the reconciler Lambda: it retries itself, re-reading the set.
+    const waf: WAFV2Client = cloud.clients({ maxAttempts: 1 }).wafv2;
+    const ddb = DynamoDBDocumentClient.from(dynamodb, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    await ensureTable(dynamodb, tableName);
+    const ipSets: IpSetRef[] = ipSetNames(config).map(({ name, version }) => {
+      const s = cloud.waf.createIpSet({
+        name,
+        scope: config.scope,
+        ipAddressVersion: version,
+        description: 'edgeban blocklist',
+      });
+      return { name: s.name, id: s.id, arn: s.arn, version, scope: config.scope };
+    });
+    const guard = guardFor(config.allowlist);
+    const logger = options.logger;
+    const runs: ReconcileRun[] = [];
+
+    const reconcilerQueue = new LocalQueue({
+      name: 'edgeban-reconcile',
+      visibilityTimeoutMs: options.visibilityTimeoutMs ?? 200,
+      maxReceiveCount: options.maxReceiveCount ?? 5,
+      clock,
+    });
+    const ingestQueue = new LocalQueue({
+      name: 'edgeban-ingest',
+      visibilityTimeoutMs: options.visibilityTimeoutMs ?? 200,
+      maxReceiveCount: options.maxReceiveCount ?? 5,
+      duplicates: options.duplicates ?? 0,
+      clock,
+    });
+    queues.push(ingestQueue, reconcilerQueue);
+
+    const reconcileNow = (trigger: ReconcileTrigger): Promise<ReconcileRun> => {
+      const run = reconcileChain.then(async () => {
+        const at = clock.now();
+        const before = cloud.waf.calls().length;
+        const result = await reconcile({
+          ddb,
+          tableName,
+          waf,
+          ipSets,
+          config,
+          guard,
+          now: () => clock.now(),
+          ...(options.random ? { random: options.random } : {}),
+          ...(options.sleep ? { sleep: options.sleep } : {}),
+          ...(logger ? { logger } : {}),
+        });
+        const entry: ReconcileRun = {
+          trigger,
+          at,
+          result,
+          wafCalls: cloud.waf.calls().length - before,
+        };
+        runs.push(entry);
+        options.onReconcile?.(entry);
+        return entry;
+      });
+      reconcileChain = run.catch(() => undefined);
+      return run;
+    };
+
+    ingestQueue.subscribe(
+      async (event: SQSEvent) => {
+        // As the ingest Lambda: one reconciler message per batch that changed blocks.
+        let changed = false;
+        const response = await handleIngestBatch(
+          {
+            s3,
+            ddb,
+            tableName,
+            config,
+            guard,
+            now: () => clock.now(),
+            notifyReconciler: async () => {
+              changed = true;
+            },
+            horizon: options.horizon ?? true,
+            ...(logger ? { logger } : {}),
+          },
+          event,
+        );
+        if (changed) {
+          reconcilerQueue.send(
+            JSON.stringify({ source: 'ingest', at: new Date(clock.now()).toISOString() }),
+          );
+        }
+        return response;
+      },
+      {
+        concurrency: options.ingestConcurrency ?? 2,
+        onError: (err) => logger?.error('ingest invocation failed', { error: String(err) }),
+      },
+    );
+    reconcilerQueue.subscribe(
+      async () => {
+        const { result } = await reconcileNow('message');
+        // As the reconciler Lambda: a set left behind fails the message, so it comes back.
+        if (result.failedSets.length > 0) {
+          throw new PipelineError(
+            `IP sets not updated in this run: ${result.failedSets.join(', ')}`,
+          );
+        }
+        return undefined;
+      },
+      {
+        concurrency: 1,
+        onError: (err) => logger?.warn('reconcile invocation failed', { error: String(err) }),
+      },
+    );
+
+    // Events of objects created, by bucket/key#etag, and uploads waiting for theirs.
+    const seen = new Set<string>();
+    const waiting = new Map<string, () => void>();
+    cloud.onObjectCreated((record) => {
+      if (record.s3.bucket.name !== bucket) return;
+      ingestQueue.send(JSON.stringify({ Records: [record] }));
+      const id = `${decodeEventKey(record.s3.object.key)}#${record.s3.object.eTag}`;
+      const resolve = waiting.get(id);
+      if (resolve === undefined) seen.add(id);
+      else {
+        waiting.delete(id);
+        resolve();
+      }
+    });
+
+    const upload = async (key: string, body: Buffer | string): Promise<string> => {
+      uploader ??= localClients(cloud.direct);
+      const s3direct: S3Client = uploader.s3;
+      const out = await s3direct.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }),
+      );
+      const etag = (out.ETag ?? '').replace(/"/g, '');
+      const id = `${key}#${etag}`;
+      if (seen.delete(id)) return etag;
+      await new Promise<void>((resolve) => waiting.set(id, resolve));
+      return etag;
+    };
+
+    const quiet = (r: ReconcileResult): boolean =>
+      r.updates === 0 &&
+      r.expired.length === 0 &&
+      r.consoleUnblocks.length === 0 &&
+      r.failedSets.length === 0;
+
+    const settle = async (maxRounds = 30): Promise<void> => {
+      let lastError: unknown = null;
+      for (let round = 0; round < maxRounds; round++) {
+        await ingestQueue.drain();
+        await reconcilerQueue.drain();
+        let run: ReconcileRun;
+        try {
+          run = await reconcileNow('settle');
+        } catch (err) {
+          lastError = err;
+          continue;
+        }
+        if (quiet(run.result) && ingestQueue.depth === 0 && reconcilerQueue.depth === 0) return;
+      }
+      throw new PipelineError(
+        `the pipeline did not settle after ${maxRounds} reconciles${lastError ? `: ${String(lastError)}` : ''}`,
+      );
+    };
+
+    const ours = new Set(ipSets.map((s) => s.id));
+    const wafAddresses = (): { IPV4: string[]; IPV6: string[] } => {
+      const out = { IPV4: [] as string[], IPV6: [] as string[] };
+      for (const s of cloud.waf.ipSets()) {
+        if (ours.has(s.id)) out[s.ipAddressVersion].push(...s.addresses);
+      }
+      out.IPV4.sort(compareKeys);
+      out.IPV6.sort(compareKeys);
+      return out;
+    };
+
+    const ruleIndex = new Map(config.rules.map((r, i) => [r.name, i]));
+    const decisions = async (): Promise<StoredDecision[]> => {
+      const out: StoredDecision[] = [];
+      for (const item of await scanPrefix(ddb, tableName, kindPrefix(pairKey('r', 'k').pk))) {
+        const rule = typeof item.rule === 'string' ? item.rule : null;
+        const index = rule === null ? undefined : ruleIndex.get(rule);
+        if (typeof item.firstExceeded !== 'number' || index === undefined) continue;
+        const blocks = (Array.isArray(item.blocks) ? (item.blocks as Item[]) : []).map((b) => ({
+          offence: num(b, 'offence'),
+          start: num(b, 'start'),
+          until: num(b, 'until'),
+        }));
+        const last = blocks[blocks.length - 1];
+        if (last === undefined) continue;
+        out.push({
+          key: String(item.key),
+          rule: rule!,
+          ruleIndex: index,
+          peak: num(item, 'peak'),
+          firstExceeded: item.firstExceeded,
+          blockedUntil: last.until,
+          offences: last.offence,
+          blocks,
+        });
+      }
+      return sortDecisions(out);
+    };
+
+    const ledger = async (): Promise<LedgerTotals> => {
+      const totals = { objects: 0, lines: 0, requests: 0, rejected: 0, skipped: 0, damaged: 0 };
+      for (const item of await scanPrefix(
+        ddb,
+        tableName,
+        kindPrefix(ledgerKey('b', 'k', 'e').pk),
+      )) {
+        totals.objects++;
+        totals.lines += num(item, 'lines');
+        totals.requests += num(item, 'requests');
+        totals.rejected += num(item, 'rejected');
+        if (typeof item.skipped === 'string') totals.skipped++;
+        if (typeof item.damaged === 'string') totals.damaged++;
+      }
+      return totals;
+    };
+
+    return {
+      cloud,
+      config,
+      clock,
+      bucket,
+      tableName,
+      ipSets,
+      ddb,
+      guard,
+      ingestQueue,
+      reconcilerQueue,
+      runs,
+      upload,
+      reconcileNow,
+      settle,
+      startSchedule(intervalMs: number) {
+        if (timer !== undefined) clearInterval(timer);
+        timer = setInterval(() => {
+          reconcileNow('schedule').catch((err: unknown) =>
+            logger?.warn('scheduled reconcile failed', { error: String(err) }),
+          );
+        }, intervalMs);
+      },
+      wafAddresses,
+      decisions,
+      ledger,
+      stop,
+    };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}
