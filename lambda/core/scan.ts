@@ -12,7 +12,7 @@
  * shows up as rejected lines, a skipped file, or a damaged file.
  */
 import type { Readable } from 'node:stream';
-import { createGunzip, type Gunzip } from 'node:zlib';
+import { createGunzip, type Gunzip, constants as zlibConstants } from 'node:zlib';
 import { type CloudFrontParser, layoutFromFields, parseFieldsLine } from './formats/cloudfront';
 import { createParser, DETECT_LINES, FormatDetector } from './formats/detect';
 import { type LineSink, LineSplitter, MAX_LINE_BYTES } from './lines';
@@ -37,6 +37,10 @@ export interface ScanOptions {
  * measurably cuts the per-chunk overhead of a 1M-line file.
  */
 const GUNZIP_CHUNK = 64 * 1024;
+/** Inflated bytes queued for parsing past which the input is paused. */
+const QUEUE_HIGH = 1024 * 1024;
+/** Inflated bytes queued past which zlib itself is paused (a gzip bomb). */
+const QUEUE_HARD = 8 * 1024 * 1024;
 
 const HASH = 35;
 const SPACE = 32;
@@ -231,12 +235,19 @@ function messageOf(err: unknown): string {
 type Outcome = { damaged: string | null } | { callbackError: unknown };
 
 /**
- * Pumps `input` (inflated when it starts with the gzip magic bytes) into the
- * splitter. Every chunk is consumed synchronously in a `data` handler, so
- * nothing waits in a stream buffer when an error strikes: the lines before
- * the break are exactly the lines decoded before it. Backpressure runs one
- * way only (zlib's write buffer pauses the input). On any end, error or
- * skip, both stages are destroyed and every listener is removed.
+ * Pumps `input` into the splitter, through zlib when it starts with the
+ * gzip magic bytes.
+ *
+ * Plain text is consumed synchronously in the input's `data` handler.
+ * Inflated chunks are queued and parsed on the next turn of the event loop,
+ * so zlib inflates the next chunk on its thread while this one is parsed;
+ * the queue is ours, not a stream buffer, so an error loses none of it.
+ * Either way the lines before a break are exactly the lines decoded before
+ * it: on a read error zlib is ended rather than dropped, and inflates
+ * what it already received. Backpressure: zlib's write buffer and a full
+ * queue pause the input; a queue past {@link QUEUE_HARD} (a gzip bomb)
+ * also pauses zlib. On any end, error or skip, both streams are destroyed
+ * and every listener is removed.
  */
 function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -244,6 +255,15 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
     let head: Buffer | null = null;
     let decided = false;
     let done = false;
+    /** Why the byte stream broke, once it has. */
+    let breakReason: string | null = null;
+    /** zlib emitted its end, or its error: nothing more will be queued. */
+    let inflated = false;
+    const queue: Buffer[] = [];
+    let queued = 0;
+    let draining = false;
+    let zlibFull = false;
+    let gunzipPaused = false;
 
     const finish = (outcome: Outcome): void => {
       if (done) return;
@@ -260,13 +280,24 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
         gunzip.on('error', ignore);
         gunzip.destroy();
       }
+      queue.length = 0;
       resolve(outcome);
     };
-    const broken = (damaged: string): void => {
+    const conclude = (): void => {
       if (done) return;
-      // The cut-off last line is not a line.
-      splitter.discard();
-      finish({ damaged });
+      if (breakReason !== null) {
+        // The cut-off last line is not a line.
+        splitter.discard();
+        finish({ damaged: breakReason });
+        return;
+      }
+      try {
+        splitter.end();
+      } catch (callbackError) {
+        finish({ callbackError });
+        return;
+      }
+      finish({ damaged: null });
     };
     const feed = (chunk: Buffer): void => {
       try {
@@ -277,32 +308,70 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
       }
       if (scanner.stopped) finish({ damaged: null });
     };
-    const endLines = (): void => {
-      try {
-        splitter.end();
-      } catch (callbackError) {
-        finish({ callbackError });
-        return;
+    const updateInputFlow = (): void => {
+      if (done) return;
+      if (zlibFull || queued > QUEUE_HIGH) input.pause();
+      else if (breakReason === null) input.resume();
+    };
+    const drain = (): void => {
+      draining = false;
+      while (!done && queue.length > 0) {
+        const chunk = queue.shift()!;
+        queued -= chunk.length;
+        feed(chunk);
       }
-      finish({ damaged: null });
+      if (done) return;
+      if (gunzipPaused) {
+        gunzipPaused = false;
+        gunzip?.resume();
+      }
+      updateInputFlow();
+      if (inflated) conclude();
+    };
+    const scheduleDrain = (): void => {
+      if (draining || done) return;
+      draining = true;
+      setImmediate(drain);
     };
     const startGunzip = (): Gunzip => {
       const z = createGunzip({ chunkSize: GUNZIP_CHUNK });
       z.on('data', (out: Buffer) => {
-        if (!done) feed(out);
+        if (done) return;
+        queue.push(out);
+        queued += out.length;
+        if (queued > QUEUE_HARD && !gunzipPaused) {
+          gunzipPaused = true;
+          z.pause();
+        }
+        if (queued > QUEUE_HIGH) input.pause();
+        scheduleDrain();
       });
-      z.on('error', (err) => broken(`gzip: ${messageOf(err)}`));
+      z.on('error', (err) => {
+        // A read error ended zlib early: that error, not zlib's, is the break.
+        breakReason ??= `gzip: ${messageOf(err)}`;
+        inflated = true;
+        scheduleDrain();
+      });
       z.on('end', () => {
-        if (!done) endLines();
+        inflated = true;
+        scheduleDrain();
       });
       z.on('drain', () => {
-        if (!done) input.resume();
+        zlibFull = false;
+        updateInputFlow();
       });
       return z;
     };
-    const forward = (buf: Buffer): void => {
-      if (gunzip === null) feed(buf);
-      else if (!gunzip.write(buf)) input.pause();
+
+    /**
+     * Ends zlib's input. A sync flush first pushes out everything the bytes
+     * so far decode to: a truncated stream then fails at the final flush
+     * with no output held back (zlib drops the output of a failing call).
+     */
+    const endGunzip = (z: Gunzip): void => {
+      z.flush(zlibConstants.Z_SYNC_FLUSH, () => {
+        if (!done && !z.destroyed) z.end();
+      });
     };
 
     function onData(chunk: unknown): void {
@@ -319,7 +388,11 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
         decided = true;
         if (buf[0] === 0x1f && buf[1] === 0x8b) gunzip = startGunzip();
       }
-      forward(buf);
+      if (gunzip === null) feed(buf);
+      else if (!gunzip.write(buf)) {
+        zlibFull = true;
+        input.pause();
+      }
     }
     function onEnd(): void {
       if (done) return;
@@ -329,8 +402,15 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
         feed(head);
         if (done) return;
       }
-      if (gunzip !== null) gunzip.end();
-      else endLines();
+      if (gunzip !== null) endGunzip(gunzip);
+      else conclude();
+    }
+    function broken(reason: string): void {
+      if (done || breakReason !== null) return;
+      breakReason = reason;
+      // Let zlib inflate what it already received: those lines came before the break.
+      if (gunzip !== null && !inflated) endGunzip(gunzip);
+      else if (gunzip === null) conclude();
     }
     function onError(err: unknown): void {
       broken(`read error: ${messageOf(err)}`);
