@@ -43,12 +43,18 @@ export interface LocalLogsDocument {
   };
 }
 
+/** Options of {@link runLogs} beyond the config: pipeline settings for tests and benches. */
+export type LogsRunOptions = Partial<Omit<PipelineOptions, 'config' | 'clock'>> & {
+  /** Called once the pipeline is up, before any object is put (to set faults). */
+  readonly onReady?: (pipeline: LocalPipeline) => void;
+};
+
 /** Test hooks of {@link runLocal}. */
 export interface LocalHooks {
   /** Stops `--serve` (instead of SIGINT/SIGTERM). */
   readonly signal?: AbortSignal;
   /** Extra pipeline options (fault proxies, WAF faults, duplicates). */
-  readonly pipeline?: Partial<Omit<PipelineOptions, 'config' | 'clock'>>;
+  readonly pipeline?: LogsRunOptions;
   /** Where `--serve` writes its discovery file. @default - {@link discoveryPath} */
   readonly discoveryPath?: string;
   /** Called once `--serve` is up, with its pipeline. */
@@ -143,7 +149,7 @@ export interface LogsRun {
 export async function runLogs(
   dir: string,
   config: EdgebanConfig,
-  extra: Partial<Omit<PipelineOptions, 'config' | 'clock'>> = {},
+  extra: LogsRunOptions = {},
 ): Promise<LogsRun> {
   const files = await logFiles(dir);
   const clockStart =
@@ -157,6 +163,7 @@ export async function runLogs(
     horizon: false,
   });
   try {
+    extra.onReady?.(pipeline);
     for (const f of files) await pipeline.upload(f.key, await readFile(f.path));
     await pipeline.settle();
     const decisions = await pipeline.decisions();
