@@ -79,7 +79,7 @@ export interface FormatResult {
   readonly peakRssMb: { readonly engine: number | null; readonly gunzip: number | null };
   readonly decisions: { readonly total: number; readonly byRule: Record<string, number> };
   /** readline + split over gunzip, for scale (`--reference`). */
-  readonly reference: { readonly ratio: Stat } | null;
+  readonly reference: { readonly ratio: Stat; readonly cpuRatio: Stat } | null;
   readonly targets: { readonly ratio: number; readonly rssMb: number };
   readonly pass: { readonly ratio: boolean; readonly rss: boolean; readonly valid: boolean };
 }
@@ -251,7 +251,10 @@ async function benchFormat(
     peakRssMb: { engine: engineRss, gunzip: gunzipRss },
     decisions: { total: warm.decisions.length, byRule },
     reference: o.reference
-      ? { ratio: stat(referenceCosts.map((c, i) => c.wallMs / gunzipCosts[i]!.wallMs)) }
+      ? {
+          ratio: stat(referenceCosts.map((c, i) => c.wallMs / gunzipCosts[i]!.wallMs)),
+          cpuRatio: stat(referenceCosts.map((c, i) => c.cpuMs / gunzipCosts[i]!.cpuMs)),
+        }
       : null,
     targets: { ratio: target, rssMb: TARGETS.rssMb },
     pass: {
@@ -326,7 +329,7 @@ export function renderTable(results: readonly FormatResult[], o: BenchOptions): 
   for (const r of results) {
     if (r.reference !== null) {
       notes.push(
-        `${r.format}: readline + split takes ${r.reference.ratio.median.toFixed(2)}x bare gunzip (for scale).`,
+        `${r.format}: readline + split takes ${r.reference.ratio.median.toFixed(2)}x bare gunzip wall, ${r.reference.cpuRatio.median.toFixed(2)}x its CPU (for scale).`,
       );
     }
     notes.push(
