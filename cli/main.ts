@@ -9,11 +9,11 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, parseConfig, readConfigFile } from '../lambda/core/config';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { CliError, oneLine, UsageError } from './errors';
-import { resolveInputs } from './inputs';
+import { filterByKeyTime, parseTimeArg, resolveInputs, type TimeRange } from './inputs';
 import { type LocalOptions, runLocal } from './local';
 import { registerOperatorCommands } from './operator';
 import { createProgress } from './progress';
-import { runReplay } from './replay';
+import { DEFAULT_CONCURRENCY, runReplay } from './replay';
 import { collectRuleReports, renderReport } from './report';
 import { renderReplayText } from './text';
 
@@ -50,6 +50,22 @@ interface ReplayOptions {
   json?: boolean;
   clients?: boolean;
   report?: string;
+  since?: string;
+  until?: string;
+  concurrency: number;
+}
+
+/** The `--since`/`--until` range, or undefined when neither is given. */
+function replayRange(opts: ReplayOptions): TimeRange | undefined {
+  if (opts.since === undefined && opts.until === undefined) return undefined;
+  const since = opts.since === undefined ? null : parseTimeArg(opts.since, '--since');
+  const until = opts.until === undefined ? null : parseTimeArg(opts.until, '--until');
+  if (since !== null && until !== null && since >= until) {
+    throw new UsageError(
+      `--since must be before --until (to the minute), got ${opts.since} and ${opts.until}`,
+    );
+  }
+  return { since, until };
 }
 
 /**
@@ -138,11 +154,34 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--json', 'print one JSON document')
     .option('--clients', 'list every client with its request count')
     .option('--report <file>', 'write a self-contained HTML report for tuning thresholds')
+    .option(
+      '--since <time>',
+      'only requests from this minute on (a date or ISO time, UTC unless a zone is given)',
+    )
+    .option('--until <time>', 'only requests before this minute (a date or ISO time)')
+    .option(
+      '--concurrency <n>',
+      'S3 objects downloaded at once, ahead of the engine',
+      integer('--concurrency', 1),
+      DEFAULT_CONCURRENCY,
+    )
     .action(async (inputs: string[], opts: ReplayOptions) => {
       const config = replayConfig(opts);
-      const sources = await resolveInputs(inputs, s3Client);
+      const range = replayRange(opts);
+      let sources = await resolveInputs(inputs, s3Client);
+      let objectsOutOfRange = 0;
+      if (range !== undefined) {
+        const filtered = filterByKeyTime(sources, range);
+        sources = filtered.kept;
+        objectsOutOfRange = filtered.outside;
+      }
       const progress = io.tty ? createProgress() : undefined;
-      const result = await runReplay(sources, config, { clients: opts.clients, progress });
+      const result = await runReplay(sources, config, {
+        clients: opts.clients,
+        progress,
+        concurrency: opts.concurrency,
+        ...(range === undefined ? {} : { range, objectsOutOfRange }),
+      });
       if (opts.report !== undefined) {
         const html = renderReport(result.document, collectRuleReports(result.engine, config));
         try {

@@ -4,12 +4,13 @@
 import { Presets, SingleBar } from 'cli-progress';
 import type { ReplayProgress } from './replay';
 
-/** A progress bar over bytes read, with files done and throughput. */
+/** A progress bar over bytes read, with objects done, throughput and lines per second. */
 export function createProgress(): ReplayProgress {
   const bar = new SingleBar(
     {
       stream: process.stderr,
-      format: 'replay |{bar}| {percentage}% | {files} files | {mb} MB | {rate} MB/s',
+      format:
+        'replay |{bar}| {percentage}% | {files} objects | {mb} MB, {rate} MB/s | {lps} lines/s',
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
@@ -18,6 +19,7 @@ export function createProgress(): ReplayProgress {
   );
   let bytes = 0;
   let files = 0;
+  let lines = 0;
   let total = 0;
   const started = Date.now();
   const payload = () => {
@@ -26,6 +28,7 @@ export function createProgress(): ReplayProgress {
       files: `${files}/${total}`,
       mb: (bytes / 1e6).toFixed(1),
       rate: (bytes / 1e6 / seconds).toFixed(1),
+      lps: Math.round(lines / seconds).toLocaleString('en-US'),
     };
   };
   return {
@@ -37,8 +40,9 @@ export function createProgress(): ReplayProgress {
       bytes += n;
       bar.update(bytes, payload());
     },
-    file(done) {
+    file(done, linesSoFar) {
       files = done;
+      lines = linesSoFar;
       bar.update(bytes, payload());
     },
     stop() {

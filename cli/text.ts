@@ -52,6 +52,12 @@ export function renderReplayText(doc: ReplayDocument): string {
     `${s.files} files, ${s.lines} lines: ${s.requests} requests, ${s.rejected} rejected; ` +
       `${s.skippedFiles} skipped files, ${s.damagedFiles} damaged files`,
   );
+  if (s.objectsOutOfRange !== undefined || s.requestsOutOfRange !== undefined) {
+    parts.push(
+      `Outside --since/--until: ${s.objectsOutOfRange ?? 0} objects by key time (not read), ` +
+        `${s.requestsOutOfRange ?? 0} requests by log time (not counted)`,
+    );
+  }
   if (doc.problems.length > 0) {
     parts.push(
       `\nProblems\n${table(
