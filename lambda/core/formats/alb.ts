@@ -251,7 +251,7 @@ function methodString(buf: Buffer, s: number, e: number): string | null {
   for (const m of COMMON_METHODS) {
     if (m.length === len && bytesEqual(buf, s, m)) return m;
   }
-  return buf.toString('latin1', s, e);
+  return latin1(buf, s, e);
 }
 
 /**
@@ -277,7 +277,7 @@ class HostCache {
       }
       if (same) return this.value;
     }
-    const text = buf.toString('utf8', s, e);
+    const text = utf8(buf, s, e);
     let upper = false;
     for (let i = s; i < e; i++) {
       const c = buf[i] ?? 0;
@@ -294,6 +294,66 @@ class HostCache {
     }
     return value;
   }
+}
+
+/** Byte classes inside a request URL, one table lookup per byte. */
+const U_PLAIN = 0;
+const U_COLON = 1;
+const U_SLASH = 2;
+/** `?` or `#`: the end of the path. */
+const U_END = 3;
+const U_AT = 4;
+const U_BACKSLASH = 5;
+/** A byte of a multi-byte UTF-8 sequence. */
+const U_HIGH = 6;
+const URL_BYTE = new Uint8Array(256);
+URL_BYTE[COLON] = U_COLON;
+URL_BYTE[SLASH] = U_SLASH;
+URL_BYTE[QUESTION] = U_END;
+URL_BYTE[HASH] = U_END;
+URL_BYTE[AT] = U_AT;
+URL_BYTE[BACKSLASH] = U_BACKSLASH;
+URL_BYTE.fill(U_HIGH, 0x80);
+
+const PATH_SLOTS = 4096;
+
+/**
+ * Path strings through a small hash table: most requests of a log ask for
+ * a few thousand paths, so a path seen before costs a byte comparison
+ * instead of a string allocation (and its garbage collection). Only ASCII
+ * paths are kept, so that equal bytes mean an equal string.
+ */
+class PathCache {
+  private readonly slots: string[] = new Array<string>(PATH_SLOTS).fill('');
+
+  /** The UTF-8 string of `buf[s, e)`; `hash` is the FNV-1a hash of those bytes. */
+  get(buf: Buffer, s: number, e: number, hash: number, ascii: boolean): string {
+    const slot = hash & (PATH_SLOTS - 1);
+    const cached = this.slots[slot] ?? '';
+    const len = e - s;
+    if (cached.length === len) {
+      let i = len - 1;
+      while (i >= 0 && cached.charCodeAt(i) === buf[s + i]) i--;
+      if (i < 0) return cached;
+    }
+    const text = utf8(buf, s, e);
+    if (ascii) this.slots[slot] = text;
+    return text;
+  }
+}
+
+/** Node's Buffer decoders without `toString`'s argument handling. */
+interface BufferSlices {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+
+function utf8(buf: Buffer, s: number, e: number): string {
+  return (buf as unknown as BufferSlices).utf8Slice(s, e);
+}
+
+function latin1(buf: Buffer, s: number, e: number): string {
+  return (buf as unknown as BufferSlices).latin1Slice(s, e);
 }
 
 /** A copy of `buf[s, e)` with its backslash escapes removed. */
@@ -321,6 +381,7 @@ function unescapeBytes(buf: Buffer, s: number, e: number): Buffer {
  */
 export class RequestDecoder {
   private readonly hosts = new HostCache();
+  private readonly paths = new PathCache();
 
   constructor(private readonly needs: FieldNeeds) {}
 
@@ -357,9 +418,9 @@ export class RequestDecoder {
     // Absolute form `scheme://authority/path`, else the URL is the path.
     let k = urlS;
     for (; k < urlE; k++) {
-      const c = buf[k];
-      if (c === COLON || c === SLASH || c === QUESTION || c === HASH) break;
-      if (c === BACKSLASH && raw) {
+      const kind = URL_BYTE[buf[k] as number];
+      if (kind === U_COLON || kind === U_SLASH || kind === U_END) break;
+      if (kind === U_BACKSLASH && raw) {
         this.runUnescaped(buf, s, e, out);
         return;
       }
@@ -370,10 +431,11 @@ export class RequestDecoder {
       let hostS = authS;
       let authE = authS;
       for (; authE < urlE; authE++) {
-        const c = buf[authE];
-        if (c === SLASH || c === QUESTION || c === HASH) break;
-        if (c === AT) hostS = authE + 1;
-        else if (c === BACKSLASH && raw) {
+        const kind = URL_BYTE[buf[authE] as number];
+        if (kind === U_PLAIN || kind === U_COLON) continue;
+        if (kind === U_SLASH || kind === U_END) break;
+        if (kind === U_AT) hostS = authE + 1;
+        else if (kind === U_BACKSLASH && raw) {
           this.runUnescaped(buf, s, e, out);
           return;
         }
@@ -391,16 +453,24 @@ export class RequestDecoder {
       }
     }
     if (needs.path) {
+      // The path's hash and ASCII-ness are gathered on the way, for the cache.
+      let hash = 0x811c9dc5;
+      let ascii = true;
       let pathE = pathS;
       for (; pathE < urlE; pathE++) {
-        const c = buf[pathE];
-        if (c === QUESTION || c === HASH) break;
-        if (c === BACKSLASH && raw) {
-          this.runUnescaped(buf, s, e, out);
-          return;
+        const c = buf[pathE] as number;
+        const kind = URL_BYTE[c];
+        if (kind !== U_PLAIN && kind !== U_COLON && kind !== U_SLASH && kind !== U_AT) {
+          if (kind === U_END) break;
+          if (kind === U_BACKSLASH && raw) {
+            this.runUnescaped(buf, s, e, out);
+            return;
+          }
+          if (kind === U_HIGH) ascii = false;
         }
+        hash = Math.imul(hash ^ c, 0x01000193);
       }
-      if (pathE > pathS) out.path = buf.toString('utf8', pathS, pathE);
+      if (pathE > pathS) out.path = this.paths.get(buf, pathS, pathE, hash, ascii);
     }
   }
 
