@@ -216,13 +216,14 @@ class FileScanner implements LineSink {
   }
 }
 
-function toBuffer(chunk: unknown): Buffer {
+/** A chunk as bytes, or null when the stream does not carry bytes. */
+function toBuffer(chunk: unknown): Buffer | null {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
   if (chunk instanceof Uint8Array) {
     return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   }
-  throw new TypeError(`scanStream needs a byte stream, got a chunk of type ${typeof chunk}`);
+  return null;
 }
 
 /** One line of an error message. */
@@ -377,6 +378,10 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
     function onData(chunk: unknown): void {
       if (done) return;
       let buf = toBuffer(chunk);
+      if (buf === null) {
+        broken(`read error: not a byte stream (a chunk of type ${typeof chunk})`);
+        return;
+      }
       if (!decided) {
         if (head !== null) buf = Buffer.concat([head, buf]);
         // The magic is two bytes; a stream may deliver one at a time.
@@ -432,6 +437,8 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
     input.on('end', onEnd);
     input.on('error', onError);
     input.on('close', onClose);
+    // A stream paused before it got here would otherwise never flow.
+    input.resume();
   });
 }
 

@@ -232,6 +232,17 @@ describe('scanStream', () => {
     });
   });
 
+  it('reads a stream that was paused before, and reports a stream of objects as damaged', async () => {
+    const paused = chunked(Buffer.from(cfLegacyFile(requests(2))));
+    paused.pause();
+    expect((await scan(paused)).result).toMatchObject({ format: 'cloudfront', requests: 2 });
+    const objects = Readable.from([{ not: 'bytes' }]);
+    expect((await scan(objects)).result).toMatchObject({
+      format: null,
+      damaged: 'read error: not a byte stream (a chunk of type object)',
+    });
+  });
+
   it('rejects a 20 MB line without newline as one line, in bounded memory', async () => {
     const head = Buffer.from(cfLegacyFile(requests(3)));
     const chunk = Buffer.alloc(64 * 1024, 0x41);
