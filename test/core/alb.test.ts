@@ -319,6 +319,13 @@ describe('createAlbParser', () => {
     }
   });
 
+  it('rejects a row cut inside a quoted field even when a quote follows the line', () => {
+    const line = `${albLine({ fields: 14 }).replace(/"curl\/8\.5\.0"$/, '"-')}`;
+    expect(line.endsWith(' "-')).toBe(true);
+    const buf = Buffer.from(`${line}"\n`);
+    expect(createAlbParser(ALL).parse(buf, 0, line.length, fresh())).toBe(REJECT.truncated);
+  });
+
   it('rejects a row whose request field is not quoted', () => {
     expect(parse(albLine({ raw: { 12: 'GET' } }))).toBe(REJECT.request);
   });

@@ -87,7 +87,7 @@ export function skipLongToken(buf: Buffer, p: number, end: number): number {
  */
 function skipQuoted(buf: Buffer, p: number, end: number): number {
   let q: number;
-  if (buf[p + 1] === DASH && buf[p + 2] === QUOTE) {
+  if (buf[p + 1] === DASH && buf[p + 2] === QUOTE && p + 2 < end) {
     q = p + 2;
   } else {
     q = buf.indexOf(QUOTE, p + 1);
