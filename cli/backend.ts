@@ -17,7 +17,7 @@ import { guardFor } from '../lambda/core/guard';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { type IpSetRef, type ReconcileResult, reconcile } from '../lambda/reconciler/reconcile';
 import { OUTPUTS } from '../lambda/shared/contract';
-import { readReconcileStatus } from '../lambda/state/blocks';
+import { type ReconcileStatus, readReconcileStatus } from '../lambda/state/blocks';
 import type { OperatorDeps } from '../lambda/state/operator';
 import { localClients } from '../local/cloud';
 import { DiscoveryError, discoveryPath, readDiscovery } from '../local/discovery';
@@ -51,8 +51,13 @@ export interface Backend {
   /**
    * Brings WAF to the state table now, through the pipeline's reconciler.
    * @param changedAt epoch ms of the change it must include
+   * @param settled whether a reconcile run shows the change's effect
+   *   (used where run times are too coarse to tell it ran after the change)
    */
-  apply(changedAt: number): Promise<ApplyOutcome>;
+  apply(
+    changedAt: number,
+    settled?: (run: ReconcileStatus) => Promise<boolean>,
+  ): Promise<ApplyOutcome>;
   /** Releases the SDK clients. */
   close(): void;
 }
@@ -245,7 +250,7 @@ async function openStack(name: string, env: NodeJS.ProcessEnv): Promise<Backend>
       who ??= callerArn(env);
       return who;
     },
-    apply: (changedAt) => nudge(deps, queueUrl, env, changedAt),
+    apply: (changedAt, settled) => nudge(deps, queueUrl, env, changedAt, settled),
     close: () => dynamodb.destroy(),
   };
 }
@@ -277,6 +282,7 @@ async function nudge(
   queueUrl: string | undefined,
   env: NodeJS.ProcessEnv,
   changedAt: number,
+  settled: ((run: ReconcileStatus) => Promise<boolean>) | undefined,
 ): Promise<ApplyOutcome> {
   if (queueUrl === undefined) {
     return { kind: 'scheduled', why: `the stack has no ${OUTPUTS.reconcilerQueueUrl} output` };
@@ -299,9 +305,15 @@ async function nudge(
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1_000));
     const last = await readReconcileStatus(deps.ddb, deps.tableName).catch(() => null);
-    // Status times are whole seconds of the run's start: one that started in
-    // the change's second may have read the table just before it.
-    if (last !== null && last.at / 1000 > changedS) return { kind: 'nudged', at: last.at };
+    if (last === null) continue;
+    const runS = last.at / 1000;
+    // Status times are whole seconds of the run's start: a run that started
+    // in the change's second may have read the table just before it, so it
+    // counts only when it shows the change's effect.
+    if (runS > changedS) return { kind: 'nudged', at: last.at };
+    if (runS === changedS && settled !== undefined && (await settled(last))) {
+      return { kind: 'nudged', at: last.at };
+    }
   }
   return { kind: 'scheduled', why: 'the reconciler has not run yet' };
 }

@@ -161,8 +161,8 @@ async function runBlock(target: string, opts: BlockOptions, io: Io): Promise<voi
       ...(forSeconds === undefined ? {} : { forSeconds }),
       ...(opts.reason === undefined ? {} : { reason: opts.reason }),
     });
-    const outcome = await backend.apply(deps.now());
     const cidr = keyToCidr(made.key);
+    const outcome = await backend.apply(deps.now(), () => wafHolds(deps, cidr));
     const block: BlockView = { ...made, inWaf: await wafHolds(deps, cidr) };
     if (opts.json) {
       warnIfFailed(outcome, io);
@@ -186,8 +186,8 @@ async function runUnblock(target: string, opts: UnblockOptions, io: Io): Promise
       by,
       ...(opts.reason === undefined ? {} : { reason: opts.reason }),
     });
-    const outcome = await backend.apply(deps.now());
     const cidr = keyToCidr(result.key);
+    const outcome = await backend.apply(deps.now(), async () => !(await wafHolds(deps, cidr)));
     const inWaf = await wafHolds(deps, cidr);
     if (opts.json) {
       warnIfFailed(outcome, io);
@@ -217,7 +217,7 @@ async function runMode(pause: boolean, opts: CommonOptions, io: Io): Promise<voi
     }
     const by = await backend.actor();
     const result = await setMode(deps, pause ? 'observe' : null, by);
-    const outcome = await backend.apply(deps.now());
+    const outcome = await backend.apply(deps.now(), async (run) => run.mode === result.mode);
     if (opts.json) {
       warnIfFailed(outcome, io);
       printJson(io, result);
