@@ -1,0 +1,118 @@
+import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Provider } from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { KINDS } from '../lambda/attach/resources';
+import { EdgebanFunction } from './edgeban-function';
+import { acknowledgeCdkFunction, acknowledgeXray, wildcardResourceFinding } from './nag';
+
+/** Resource type names of the custom resources, as CloudFormation shows them. */
+export const RESOURCE_TYPES = {
+  [KINDS.distributionWebAcl]: 'Custom::EdgebanDistributionWebAcl',
+  [KINDS.distributionLogging]: 'Custom::EdgebanDistributionLogging',
+  [KINDS.bucketEventBridge]: 'Custom::EdgebanBucketEventBridge',
+} as const;
+
+const ID = 'EdgebanAttachProvider';
+
+/**
+ * The one custom resource provider per stack for the attachment handler
+ * (`lambda/attach`): the handler function, the CDK provider framework in
+ * front of it, and a helper to add resources. Callers grant the handler
+ * exactly what each resource needs with {@link AttachProvider.grant}.
+ */
+export class AttachProvider extends Construct {
+  /** The stack's provider, made on first use. */
+  static of(scope: Construct): AttachProvider {
+    const stack = Stack.of(scope);
+    const existing = stack.node.tryFindChild(ID);
+    return existing instanceof AttachProvider ? existing : new AttachProvider(stack, ID);
+  }
+
+  private readonly handler: EdgebanFunction;
+  private readonly provider: Provider;
+
+  private constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.handler = new EdgebanFunction(this, 'Handler', {
+      entry: 'attach/handler.ts',
+      description: 'edgeban: web ACL on CloudFront distributions, their logging, S3 to EventBridge',
+      memorySize: 256,
+      // Up to five read-modify-write rounds of CloudFront calls with backoff.
+      timeout: Duration.minutes(2),
+    });
+    const frameworkLogs = new LogGroup(this, 'FrameworkLogs', {
+      retention: RetentionDays.ONE_MONTH,
+    });
+    const frameworkRole = new Role(this, 'FrameworkRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'edgeban: CDK provider framework in front of the attachment handler',
+    });
+    frameworkRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [frameworkLogs.logGroupArn],
+      }),
+    );
+    this.provider = new Provider(this, 'Provider', {
+      onEventHandler: this.handler.function,
+      logGroup: frameworkLogs,
+      frameworkOnEventRole: frameworkRole,
+    });
+    acknowledgeFramework(this.provider, frameworkRole, this.handler);
+  }
+
+  /** The handler's role, for acknowledgements of what it is granted. */
+  get handlerRole(): IRole {
+    return this.handler.role;
+  }
+
+  /** Lets the handler make these calls. */
+  grant(statement: PolicyStatement): void {
+    this.handler.role.addToPrincipalPolicy(statement);
+  }
+
+  /** A custom resource of `kind` handled here. */
+  resource(
+    scope: Construct,
+    id: string,
+    kind: keyof typeof RESOURCE_TYPES,
+    properties: Record<string, string | boolean>,
+  ): CustomResource {
+    return new CustomResource(scope, id, {
+      serviceToken: this.provider.serviceToken,
+      resourceType: RESOURCE_TYPES[kind],
+      properties: { Kind: kind, ...properties },
+    });
+  }
+}
+
+/** The provider framework's function is aws-cdk-lib's own code, not edgeban's. */
+function acknowledgeFramework(provider: Provider, role: Role, handler: EdgebanFunction): void {
+  acknowledgeCdkFunction(provider, 'the CDK provider framework function');
+  acknowledgeXray(handler.role);
+  Validations.of(handler.function).acknowledge(
+    {
+      id: 'AwsSolutions-L1',
+      reason:
+        'edgeban targets Node 22 (nodejs22.x, supported into 2027), the version its tests run on',
+    },
+    {
+      id: 'Serverless-LambdaLatestVersion',
+      reason:
+        'edgeban targets Node 22 (nodejs22.x, supported into 2027), the version its tests run on',
+    },
+    {
+      id: 'Serverless-LambdaDLQ',
+      reason:
+        'invoked synchronously by the provider framework, which reports its failure to CloudFormation',
+    },
+  );
+  // The framework invokes the handler by its ARN and by `ARN:*` (its versions).
+  Validations.of(role).acknowledge({
+    id: wildcardResourceFinding(role, `${handler.function.functionArn}:*`),
+    reason:
+      'the provider framework may invoke any version of the attachment handler; the function itself is fixed',
+  });
+}

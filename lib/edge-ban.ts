@@ -1,0 +1,772 @@
+import {
+  Arn,
+  ArnFormat,
+  Aws,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { EventField, Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import {
+  AccountPrincipal,
+  type IPrincipal,
+  PolicyStatement,
+  Role,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type CfnBucket,
+  type IBucket,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import {
+  AwsCustomResource,
+  AwsCustomResourcePolicy,
+  PhysicalResourceId,
+} from 'aws-cdk-lib/custom-resources';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
+import { Construct } from 'constructs';
+import { parseConfig } from '../lambda/core/config';
+import type { EdgebanConfig } from '../lambda/core/types';
+import { ENV, TABLE } from '../lambda/shared/contract';
+import { AttachProvider } from './attach-provider';
+import { EdgeBanMonitoring } from './edge-ban-monitoring';
+import { albRegion, EdgeBanWaf, type IpSetRef } from './edge-ban-waf';
+import { EdgebanFunction } from './edgeban-function';
+import { EdgeBanError } from './errors';
+import { acknowledgeCdkFunction, acknowledgeXray, wildcardResourceFinding } from './nag';
+
+/**
+ * The `edgeban` config as written in `cdk.json` context: an object, or the
+ * same as a JSON string (`-c edgeban='{...}'`).
+ */
+export type EdgebanConfigSource = string | Readonly<Record<string, unknown>>;
+
+/** Properties of {@link EdgeBan}. */
+export interface EdgeBanProps {
+  /**
+   * The `edgeban` config (DESIGN section 3), validated here with the shared
+   * config module; an invalid one throws its `ConfigError`.
+   */
+  readonly config: EdgebanConfigSource;
+  /**
+   * The bucket the access logs land in. It must allow S3 to send events to
+   * EventBridge, which is switched on for it (its other notification
+   * configuration stays as it is).
+   * @default - the bucket named by `logs.bucketName`, else a new bucket
+   */
+  readonly logBucket?: IBucket;
+  /**
+   * WAF resources made elsewhere: for CLOUDFRONT scope they must be in
+   * us-east-1, so a pipeline in another region takes an `EdgeBanWaf` from
+   * a us-east-1 stack.
+   * @default - an `EdgeBanWaf` in this construct
+   */
+  readonly waf?: EdgeBanWaf;
+  /**
+   * The topic the alarms notify.
+   * @default - `alarms.topicArn`, else a new topic when `alarms.email` is
+   *   set, else the alarms notify nobody
+   */
+  readonly alarmTopic?: ITopic;
+  /**
+   * Retention of the functions' logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * How long a new log bucket keeps each object (ignored for a bucket of
+   * your own).
+   * @default Duration.days(90)
+   */
+  readonly logExpiration?: Duration;
+}
+
+/**
+ * Memory and timeouts, sized from the bench (`npm run bench`) for the
+ * largest object a source writes (an ALB node's 5-minute file, a
+ * CloudFront edge's hourly part). Revisit with its figures.
+ */
+export const SIZING = {
+  ingestMemoryMb: 1024,
+  ingestTimeout: Duration.minutes(5),
+  reconcilerMemoryMb: 256,
+  reconcilerTimeout: Duration.seconds(60),
+} as const;
+
+/** SQS redelivers a message only after this many ingest timeouts (AWS guidance: 6). */
+export const VISIBILITY_TIMEOUTS = 6;
+
+/** Objects per ingest invocation: the handler's default of 4 objects at a time, one round. */
+export const INGEST_BATCH_SIZE = 4;
+
+/** Deliveries before a message goes to its dead-letter queue. */
+export const MAX_RECEIVE_COUNT = 5;
+
+/** Lambda's limit on a function's environment (keys and values). */
+export const LAMBDA_ENVIRONMENT_BYTES = 4096;
+
+/** Where CloudFront legacy logging and ELB write, for the bucket policy. */
+const ELB_LOG_DELIVERY = 'logdelivery.elasticloadbalancing.amazonaws.com';
+const LOG_DELIVERY = 'delivery.logs.amazonaws.com';
+
+/**
+ * edgeban, fail2ban for AWS WAF: access logs that land in S3 (CloudFront,
+ * ALB, Classic ELB) are counted per client by an ingest function, clients
+ * over a rule's threshold are blocked for a while, and a reconciler keeps
+ * WAF IP sets equal to the active blocks.
+ *
+ * The pipeline lives in this construct's stack, which must be in the log
+ * bucket's region. WAF resources are made here too, unless `waf` passes
+ * them from another stack (CLOUDFRONT scope outside us-east-1).
+ *
+ * @example
+ * // in another CDK app, with its own bucket and web ACL
+ * const edgeban = new EdgeBan(stack, 'EdgeBan', {
+ *   config: { scope: 'REGIONAL', attach: { mode: 'rule-group' } },
+ *   logBucket: myAlbLogBucket,
+ * });
+ * // then reference edgeban.waf.ruleGroupArn from your CfnWebACL
+ */
+export class EdgeBan extends Construct {
+  /** The validated config, defaults resolved. */
+  readonly config: EdgebanConfig;
+  readonly logBucket: IBucket;
+  /** True when the log bucket was made here. */
+  readonly ownsLogBucket: boolean;
+  /** The queue S3 object events arrive on. */
+  readonly queue: Queue;
+  readonly deadLetterQueue: Queue;
+  /** Wakes the reconciler when ingest changed blocks. */
+  readonly reconcilerQueue: Queue;
+  readonly reconcilerDeadLetterQueue: Queue;
+  readonly table: Table;
+  readonly ingest: EdgebanFunction;
+  readonly reconciler: EdgebanFunction;
+  readonly waf: EdgeBanWaf;
+  readonly monitoring: EdgeBanMonitoring;
+  /** The topic the alarms notify, if any. */
+  readonly alarmTopic: ITopic | undefined;
+
+  constructor(scope: Construct, id: string, props: EdgeBanProps) {
+    super(scope, id);
+    // Validate first: the config, then how it fits this stack.
+    const raw = configObject(props.config);
+    const config = parseConfig(raw);
+    const stack = Stack.of(this);
+    validate(config, props, stack);
+
+    this.config = config;
+    const retention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const expiration = props.logExpiration ?? Duration.days(90);
+    const prefix = config.logs.prefix;
+
+    // Logs.
+    this.ownsLogBucket = props.logBucket === undefined && config.logs.bucketName === undefined;
+    this.logBucket =
+      props.logBucket ??
+      (config.logs.bucketName === undefined
+        ? newLogBucket(this, prefix, expiration)
+        : Bucket.fromBucketName(this, 'LogBucket', config.logs.bucketName));
+    if (!this.ownsLogBucket) this.enableEventBridge(this.logBucket);
+
+    // Queues.
+    this.deadLetterQueue = deadLetterQueue(this, 'DeadLetterQueue');
+    this.queue = new Queue(this, 'Queue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(SIZING.ingestTimeout.toSeconds() * VISIBILITY_TIMEOUTS),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
+    });
+    this.reconcilerDeadLetterQueue = deadLetterQueue(this, 'ReconcilerDeadLetterQueue');
+    this.reconcilerQueue = new Queue(this, 'ReconcilerQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(
+        SIZING.reconcilerTimeout.toSeconds() * VISIBILITY_TIMEOUTS,
+      ),
+      // A wake-up older than this is moot: the schedule has run many times since.
+      retentionPeriod: Duration.hours(1),
+      deadLetterQueue: {
+        queue: this.reconcilerDeadLetterQueue,
+        maxReceiveCount: MAX_RECEIVE_COUNT,
+      },
+    });
+    this.routeObjectEvents(prefix);
+
+    // State.
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Blocks, offences and who lifted what outlive the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // WAF.
+    this.waf = props.waf ?? new EdgeBanWaf(this, 'Waf', { config });
+
+    // Functions.
+    const environment: Record<string, string> = {
+      [ENV.tableName]: this.table.tableName,
+      [ENV.config]: JSON.stringify(raw),
+      [ENV.reconcilerQueueUrl]: this.reconcilerQueue.queueUrl,
+      [ENV.ipSets]: ipSetsEnvironment(this.waf.ipSets, stack),
+      [ENV.wafScope]: this.waf.scope,
+      [ENV.wafRegion]: this.waf.region,
+    };
+    checkEnvironmentSize(environment, this.waf.ipSets);
+    this.ingest = new EdgebanFunction(this, 'Ingest', {
+      entry: 'ingest/handler.ts',
+      description: 'edgeban: counts the requests of each new log object, decides blocks',
+      memorySize: SIZING.ingestMemoryMb,
+      timeout: SIZING.ingestTimeout,
+      environment,
+      logRetention: retention,
+    });
+    this.reconciler = new EdgebanFunction(this, 'Reconciler', {
+      entry: 'reconciler/handler.ts',
+      description: 'edgeban: keeps the WAF IP sets equal to the active blocks',
+      memorySize: SIZING.reconcilerMemoryMb,
+      timeout: SIZING.reconcilerTimeout,
+      // The single writer to WAF.
+      reservedConcurrentExecutions: 1,
+      environment,
+      logRetention: retention,
+    });
+    this.grantIngest(prefix);
+    this.grantReconciler();
+    this.ingest.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: INGEST_BATCH_SIZE,
+        reportBatchItemFailures: true,
+      }),
+    );
+    this.reconciler.function.addEventSource(
+      new SqsEventSource(this.reconcilerQueue, {
+        batchSize: 10,
+        // The least SQS pollers allow; with reserved concurrency 1 fewer
+        // throttled deliveries count toward the dead-letter queue.
+        maxConcurrency: 2,
+      }),
+    );
+    new Rule(this, 'ReconcileSchedule', {
+      description: 'edgeban: runs the reconciler every minute (expiries, console edits)',
+      schedule: Schedule.rate(Duration.minutes(1)),
+    }).addTarget(
+      new LambdaFunction(this.reconciler.function, {
+        deadLetterQueue: this.reconcilerDeadLetterQueue,
+        // A late run is superseded by the next one.
+        maxEventAge: Duration.minutes(2),
+        retryAttempts: 2,
+      }),
+    );
+
+    // Logging on, where asked.
+    this.enableLogging(config, prefix);
+
+    // Alarms and dashboard.
+    this.alarmTopic = alarmTopic(this, config, props.alarmTopic);
+    this.monitoring = new EdgeBanMonitoring(this, 'Monitoring', {
+      ingest: this.ingest.function,
+      reconciler: this.reconciler.function,
+      queue: this.queue,
+      deadLetterQueues: {
+        Ingest: this.deadLetterQueue,
+        Reconciler: this.reconcilerDeadLetterQueue,
+      },
+      ipSets: this.waf.ipSets,
+      lagSeconds: config.alarms.lagSeconds,
+      ...(this.alarmTopic === undefined ? {} : { topic: this.alarmTopic }),
+    });
+
+    this.acknowledge();
+  }
+
+  /**
+   * S3 → EventBridge → SQS for both kinds of bucket: nothing else in the
+   * bucket's notification configuration changes, and an existing bucket's
+   * other destinations never overlap ours. The event is reshaped into the
+   * S3 event notification record the ingest handler reads; `eventSource`
+   * tells it the key is percent-encoded the EventBridge way (`+` is a plus).
+   */
+  private routeObjectEvents(prefix: string): void {
+    const field = (path: string) => EventField.fromPath(path);
+    const rule = new Rule(this, 'LogObjects', {
+      description: 'edgeban: new log objects to the ingest queue',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [this.logBucket.bucketName] },
+          ...(prefix === '' ? {} : { object: { key: Match.prefix(prefix) } }),
+        },
+      },
+    });
+    rule.addTarget(
+      new SqsQueue(this.queue, {
+        message: RuleTargetInput.fromObject({
+          Records: [
+            {
+              eventVersion: '2.1',
+              eventSource: 'edgeban:eventbridge',
+              awsRegion: field('$.region'),
+              eventTime: field('$.time'),
+              eventName: `ObjectCreated:${field('$.detail.reason')}`,
+              s3: {
+                s3SchemaVersion: '1.0',
+                bucket: { name: field('$.detail.bucket.name') },
+                object: {
+                  key: field('$.detail.object.key'),
+                  size: field('$.detail.object.size'),
+                  eTag: field('$.detail.object.etag'),
+                  sequencer: field('$.detail.object.sequencer'),
+                },
+              },
+            },
+          ],
+        }),
+        deadLetterQueue: this.deadLetterQueue,
+      }),
+    );
+  }
+
+  /** Turns on S3 → EventBridge for a bucket made elsewhere, keeping its notifications. */
+  private enableEventBridge(bucket: IBucket): void {
+    const provider = AttachProvider.of(this);
+    provider.grant(
+      new PolicyStatement({
+        actions: ['s3:GetBucketNotification', 's3:PutBucketNotification'],
+        resources: [bucket.bucketArn],
+      }),
+    );
+    provider.resource(this, 'LogBucketEventBridge', 'BucketEventBridge', {
+      BucketName: bucket.bucketName,
+      ExpectedBucketOwner: Aws.ACCOUNT_ID,
+    });
+  }
+
+  private grantIngest(prefix: string): void {
+    const role = this.ingest.role;
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.logBucket.arnForObjects(`${prefix}*`)],
+      }),
+    );
+    this.table.grantReadWriteData(role);
+    this.reconcilerQueue.grantSendMessages(role);
+  }
+
+  private grantReconciler(): void {
+    const role = this.reconciler.role;
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['wafv2:GetIPSet', 'wafv2:UpdateIPSet'],
+        resources: this.waf.ipSets.map((s) => s.arn),
+      }),
+    );
+    this.table.grantReadWriteData(role);
+  }
+
+  /** `logs.enableOn`: CloudFront legacy logging and ALB access logs to this bucket and prefix. */
+  private enableLogging(config: EdgebanConfig, prefix: string): void {
+    const distributions = config.logs.enableOn.filter((t) => !t.startsWith('arn:'));
+    const albs = config.logs.enableOn.filter((t) => t.startsWith('arn:'));
+    const stack = Stack.of(this);
+    const policy = this.logBucket.policy;
+
+    if (distributions.length > 0) {
+      const provider = AttachProvider.of(this);
+      provider.grant(
+        new PolicyStatement({
+          actions: ['cloudfront:GetDistributionConfig', 'cloudfront:UpdateDistribution'],
+          resources: distributions.map((d) =>
+            stack.formatArn({
+              service: 'cloudfront',
+              region: '',
+              resource: 'distribution',
+              resourceName: d,
+            }),
+          ),
+        }),
+      );
+      // CloudFront grants its log delivery account write access in the
+      // bucket ACL, with the caller's rights.
+      provider.grant(
+        new PolicyStatement({
+          actions: ['s3:GetBucketAcl', 's3:PutBucketAcl'],
+          resources: [this.logBucket.bucketArn],
+        }),
+      );
+      for (const d of distributions) {
+        const resource = provider.resource(this, `Logging${d}`, 'DistributionLogging', {
+          DistributionId: d,
+          // CloudFront legacy logging names the bucket by its global endpoint.
+          Bucket: `${this.logBucket.bucketName}.s3.amazonaws.com`,
+          Prefix: prefix,
+        });
+        if (policy !== undefined) resource.node.addDependency(policy);
+        resource.node.addDependency(this.logBucket);
+      }
+    }
+
+    if (albs.length === 0) return;
+    // ALB prefixes have no trailing slash; ALB adds `/AWSLogs/...` itself.
+    const albPrefix = prefix.replace(/\/+$/, '');
+    const logs = new LogGroup(this, 'AlbLoggingLogs', {
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const role = new Role(this, 'AlbLoggingRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'edgeban: switches ALB access logging to the edgeban bucket',
+    });
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logs.logGroupArn],
+      }),
+    );
+    const attributes = (enabled: boolean) => [
+      { Key: 'access_logs.s3.enabled', Value: String(enabled) },
+      ...(enabled
+        ? [
+            { Key: 'access_logs.s3.bucket', Value: this.logBucket.bucketName },
+            { Key: 'access_logs.s3.prefix', Value: albPrefix },
+          ]
+        : []),
+    ];
+    for (const arn of albs) {
+      const lbId = arn.slice(arn.lastIndexOf('/') + 1);
+      const call = (enabled: boolean) => ({
+        service: 'ElasticLoadBalancingV2',
+        action: 'modifyLoadBalancerAttributes',
+        parameters: { LoadBalancerArn: arn, Attributes: attributes(enabled) },
+        physicalResourceId: PhysicalResourceId.of(`${arn}|logging`),
+      });
+      const resource = new AwsCustomResource(this, `AlbLogging${lbId}`, {
+        resourceType: 'Custom::EdgebanAlbLogging',
+        onCreate: call(true),
+        onUpdate: call(true),
+        // Logging goes off with the stack: the bucket may be gone next.
+        onDelete: call(false),
+        policy: AwsCustomResourcePolicy.fromStatements([
+          new PolicyStatement({
+            actions: ['elasticloadbalancing:ModifyLoadBalancerAttributes'],
+            resources: [arn],
+          }),
+        ]),
+        role,
+        logGroup: logs,
+        memorySize: 256,
+        timeout: Duration.minutes(2),
+        installLatestAwsSdk: false,
+      });
+      // ELB writes a test object when logging goes on: the policy must be there.
+      if (policy !== undefined) resource.node.addDependency(policy);
+    }
+    acknowledgeAwsCustomResource(stack);
+  }
+
+  private acknowledge(): void {
+    for (const fn of [this.ingest, this.reconciler]) acknowledgeFunction(fn);
+    acknowledgeXray(this.ingest.role);
+    acknowledgeXray(this.reconciler.role);
+    Validations.of(this.ingest.role).acknowledge({
+      id: wildcardResourceFinding(
+        this,
+        this.logBucket.arnForObjects(`${this.config.logs.prefix}*`),
+      ),
+      reason:
+        'log objects are named by the AWS service that writes them; the grant is GetObject under the configured prefix of this bucket only',
+    });
+    for (const q of [this.deadLetterQueue, this.reconcilerDeadLetterQueue]) {
+      Validations.of(q).acknowledge(
+        {
+          id: 'AwsSolutions-SQS3',
+          reason: 'this is a dead-letter queue; the alarm on its depth is the next step',
+        },
+        {
+          id: 'Serverless-SQSRedrivePolicy',
+          reason: 'this is a dead-letter queue; the alarm on its depth is the next step',
+        },
+      );
+    }
+    Validations.of(this.ingest.function).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason:
+        "invoked only by the SQS event source mapping; failed messages go to the queue's dead-letter queue by its redrive policy",
+    });
+    Validations.of(this.reconciler.function).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason:
+        "scheduled events that fail go to the schedule target's dead-letter queue; SQS wake-ups to the queue's; each run is superseded by the next minute's",
+    });
+    for (const fn of [this.ingest.function, this.reconciler.function]) {
+      for (const mapping of fn.node.findAll().filter((c) => c.node.id === 'Resource')) {
+        if (mapping.node.scope?.node.id.startsWith('SqsEventSource')) {
+          Validations.of(mapping).acknowledge({
+            id: 'Serverless-LambdaEventSourceMappingDestination',
+            reason:
+              'Lambda has no on-failure destination for SQS event sources; the redrive policy sends failures to the dead-letter queue',
+          });
+        }
+      }
+    }
+  }
+}
+
+/** The config as an object without `//` comment keys: what the handlers parse again. */
+export function configObject(source: EdgebanConfigSource | undefined): Record<string, unknown> {
+  let value: unknown = source ?? {};
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      // Leave the string to parseConfig, which says what is wrong with it.
+      parseConfig(value);
+    }
+  }
+  const stripped = stripComments(value);
+  if (typeof stripped !== 'object' || stripped === null || Array.isArray(stripped)) {
+    parseConfig(stripped);
+    throw new EdgeBanError(`edgeban must be an object, got ${JSON.stringify(stripped)}`);
+  }
+  return stripped as Record<string, unknown>;
+}
+
+function stripComments(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripComments);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!k.startsWith('//')) out[k] = stripComments(v);
+  }
+  return out;
+}
+
+function validate(config: EdgebanConfig, props: EdgeBanProps, stack: Stack): void {
+  const region = stack.region;
+  const given = props.logBucket?.bucketName;
+  const named = config.logs.bucketName;
+  if (given !== undefined && named !== undefined && !Token.isUnresolved(given) && given !== named) {
+    throw new EdgeBanError(
+      `logs.bucketName must match the logBucket passed to the construct (${given}), got ${named}`,
+    );
+  }
+  if (props.waf !== undefined && props.waf.scope !== config.scope) {
+    throw new EdgeBanError(
+      `scope must match the waf passed in (${props.waf.scope}), got ${config.scope}`,
+    );
+  }
+  if (!Token.isUnresolved(region)) {
+    config.logs.enableOn.forEach((target, i) => {
+      if (target.startsWith('arn:') && albRegion(target) !== region) {
+        throw new EdgeBanError(
+          `logs.enableOn[${i}] must be an ALB in the log bucket's region ${region} (ALB logs only go to a bucket in their region), got ${target}`,
+        );
+      }
+    });
+    const topicArn = config.alarms.topicArn;
+    if (topicArn !== undefined) {
+      const topicRegion = Arn.split(topicArn, ArnFormat.NO_RESOURCE_NAME).region;
+      if (topicRegion !== region) {
+        throw new EdgeBanError(
+          `alarms.topicArn must be in the pipeline's region ${region} (alarms notify topics of their region), got ${topicArn}`,
+        );
+      }
+    }
+  }
+}
+
+function newLogBucket(scope: Construct, prefix: string, expiration: Duration): Bucket {
+  const bucket = new Bucket(scope, 'LogBucket', {
+    // ALB and Classic ELB log delivery supports SSE-S3 only.
+    encryption: BucketEncryption.S3_MANAGED,
+    blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+    enforceSSL: true,
+    // CloudFront legacy logging writes through the bucket ACL.
+    objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
+    lifecycleRules: [
+      {
+        id: 'expire-logs',
+        expiration,
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      },
+    ],
+    // Logs are evidence: they stay when the stack goes.
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  // EventBridge in the bucket's own notification configuration: no custom
+  // resource, and nothing to validate against a queue policy.
+  (bucket.node.defaultChild as CfnBucket).notificationConfiguration = {
+    eventBridgeConfiguration: { eventBridgeEnabled: true },
+  };
+  const stack = Stack.of(scope);
+  const albPrefix = prefix.replace(/\/+$/, '');
+  const elbKeys = bucket.arnForObjects(
+    `${albPrefix === '' ? '' : `${albPrefix}/`}AWSLogs/${Aws.ACCOUNT_ID}/*`,
+  );
+  bucket.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'ElbLogDelivery',
+      principals: [elbLogDeliveryPrincipal(stack)],
+      actions: ['s3:PutObject'],
+      resources: [elbKeys],
+    }),
+  );
+  // CloudFront standard logging (v2) and other vended logs deliver as this
+  // principal; stating it here keeps a redeploy from dropping the grant the
+  // console would add.
+  bucket.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'VendedLogDelivery',
+      principals: [new ServicePrincipal(LOG_DELIVERY)],
+      actions: ['s3:PutObject'],
+      resources: [bucket.arnForObjects(`${prefix}*`)],
+      conditions: {
+        StringEquals: {
+          's3:x-amz-acl': 'bucket-owner-full-control',
+          'aws:SourceAccount': Aws.ACCOUNT_ID,
+        },
+      },
+    }),
+  );
+  Validations.of(bucket).acknowledge({
+    id: 'AwsSolutions-S1',
+    reason:
+      'this bucket receives access logs; its own server access logs would need yet another bucket that needs logging in turn. Use CloudTrail data events to audit reads',
+  });
+  return bucket;
+}
+
+/**
+ * ELB log delivery: the regional ELB account in regions that have one,
+ * the log delivery service principal in regions opened since August 2022.
+ */
+function elbLogDeliveryPrincipal(stack: Stack): IPrincipal {
+  const region = stack.region;
+  const account = Token.isUnresolved(region) ? undefined : RegionInfo.get(region).elbv2Account;
+  return account === undefined
+    ? new ServicePrincipal(ELB_LOG_DELIVERY)
+    : new AccountPrincipal(account);
+}
+
+function deadLetterQueue(scope: Construct, id: string): Queue {
+  return new Queue(scope, id, {
+    encryption: QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+}
+
+function alarmTopic(
+  scope: Construct,
+  config: EdgebanConfig,
+  given: ITopic | undefined,
+): ITopic | undefined {
+  const { email, topicArn } = config.alarms;
+  let topic = given;
+  if (topic === undefined && topicArn !== undefined) {
+    topic = Topic.fromTopicArn(scope, 'AlarmTopic', topicArn);
+  }
+  if (topic === undefined && email !== undefined) {
+    const made = new Topic(scope, 'AlarmTopic', {
+      displayName: 'edgeban alarms',
+      enforceSSL: true,
+    });
+    Validations.of(made).acknowledge({
+      id: 'Serverless-SNSRedrivePolicy',
+      reason:
+        "alarm e-mails that fail after SNS's retries show in the topic's NumberOfNotificationsFailed; a dead-letter queue for them would alarm through this same topic",
+    });
+    topic = made;
+  }
+  if (topic !== undefined && email !== undefined) {
+    topic.addSubscription(new EmailSubscription(email));
+  }
+  return topic;
+}
+
+/** The IP sets as the reconciler reads them, without ARNs when they would not fit. */
+function ipSetsEnvironment(sets: readonly IpSetRef[], stack: Stack): string {
+  const withArns = sets.map((s) => ({
+    name: s.name,
+    id: s.id,
+    arn: s.arn,
+    version: s.version,
+    scope: s.scope,
+  }));
+  if (estimateIpSets(sets, true) <= IP_SETS_BUDGET) return stack.toJsonString(withArns);
+  return stack.toJsonString(
+    sets.map((s) => ({ name: s.name, id: s.id, version: s.version, scope: s.scope })),
+  );
+}
+
+/** Room for the IP sets in the environment, leaving the rest for the config. */
+const IP_SETS_BUDGET = 2048;
+/** An IP set id is a UUID. */
+const ID_LENGTH = 36;
+/** `arn:aws:wafv2:<region>:<account>:regional/ipset/` and `/`. */
+const ARN_OVERHEAD = 70;
+
+function estimateIpSets(sets: readonly IpSetRef[], arns: boolean): number {
+  let n = 2;
+  for (const s of sets) {
+    n += 60 + s.name.length + ID_LENGTH + s.scope.length;
+    if (arns) n += 10 + ARN_OVERHEAD + s.name.length + ID_LENGTH;
+  }
+  return n;
+}
+
+function checkEnvironmentSize(env: Record<string, string>, sets: readonly IpSetRef[]): void {
+  let bytes = 0;
+  for (const [k, v] of Object.entries(env)) {
+    bytes += k.length;
+    if (k === ENV.ipSets) {
+      bytes += Math.min(estimateIpSets(sets, true), estimateIpSets(sets, false));
+    } else if (Token.isUnresolved(v)) {
+      // Table names, queue URLs and regions resolve to well under this.
+      bytes += 160;
+    } else {
+      bytes += Buffer.byteLength(v);
+    }
+  }
+  bytes += 'NODE_OPTIONS--enable-source-maps'.length;
+  if (bytes > LAMBDA_ENVIRONMENT_BYTES) {
+    throw new EdgeBanError(
+      `edgeban config is too large for the Lambda environment (about ${bytes} of ${LAMBDA_ENVIRONMENT_BYTES} bytes with the IP sets): shorten allowlist or rules, got ${env[ENV.config]?.length ?? 0} bytes of config`,
+    );
+  }
+}
+
+function acknowledgeFunction(fn: EdgebanFunction): void {
+  const reason =
+    'edgeban targets Node 22 (nodejs22.x, supported into 2027): the version its engine, bench and tests run on';
+  Validations.of(fn.function).acknowledge(
+    { id: 'AwsSolutions-L1', reason },
+    { id: 'Serverless-LambdaLatestVersion', reason },
+  );
+}
+
+/** AwsCustomResource's singleton function is aws-cdk-lib's own code. */
+function acknowledgeAwsCustomResource(stack: Stack): void {
+  const id = `AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`;
+  const fn = stack.node.tryFindChild(id);
+  if (fn !== undefined) acknowledgeCdkFunction(fn, 'the AwsCustomResource function');
+}

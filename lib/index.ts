@@ -1,0 +1,44 @@
+/**
+ * edgeban's CDK constructs: `EdgeBan` (the pipeline, reusable from another
+ * CDK app with its own bucket and web ACL), `EdgeBanWaf` (IP sets, web ACL
+ * or rule group), and the stacks `bin/app.ts` builds.
+ */
+export { AttachProvider, RESOURCE_TYPES } from './attach-provider';
+export {
+  configObject,
+  EdgeBan,
+  type EdgeBanProps,
+  type EdgebanConfigSource,
+  INGEST_BATCH_SIZE,
+  LAMBDA_ENVIRONMENT_BYTES,
+  MAX_RECEIVE_COUNT,
+  SIZING,
+  VISIBILITY_TIMEOUTS,
+} from './edge-ban';
+export {
+  EdgeBanMonitoring,
+  type EdgeBanMonitoringProps,
+  IP_SET_FILL_ALARM_PERCENT,
+  silencePeriods,
+} from './edge-ban-monitoring';
+export {
+  BLOCKLIST_RULE_NAME,
+  CLOUDFRONT_WAF_REGION,
+  EdgeBanWaf,
+  type EdgeBanWafProps,
+  type IpSetRef,
+  RULE_GROUP_CAPACITY,
+} from './edge-ban-waf';
+export { EdgebanFunction, type EdgebanFunctionProps } from './edgeban-function';
+export {
+  buildEdgeban,
+  type EdgebanApp,
+  type EdgebanAppProps,
+  EdgebanStack,
+  type EdgebanStackProps,
+  EdgebanWafStack,
+  type EdgebanWafStackProps,
+  ipSetConsoleUrl,
+  STACK_IDS,
+} from './edgeban-stacks';
+export { EdgeBanError } from './errors';

@@ -1,0 +1,519 @@
+/**
+ * The attachment custom resource handler (`lambda/attach`) against mocked
+ * CloudFront and S3 clients: the read-modify-write with ETag retries, the
+ * web ACL it refuses to replace, what it restores on delete.
+ */
+import {
+  CloudFrontClient,
+  type DistributionConfig,
+  GetDistributionConfigCommand,
+  NoSuchDistribution,
+  PreconditionFailed,
+  UpdateDistributionCommand,
+} from '@aws-sdk/client-cloudfront';
+import {
+  GetBucketNotificationConfigurationCommand,
+  PutBucketNotificationConfigurationCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ConcurrentUpdateError, ForeignWebAclError } from '../../lambda/attach/distribution';
+import {
+  type AttachDeps,
+  loggingPhysicalId,
+  onEvent,
+  parsePhysicalId,
+  webAclPhysicalId,
+} from '../../lambda/attach/resources';
+
+const DIST = 'E2QWRUHEXAMPLE';
+const OURS =
+  'arn:aws:wafv2:us-east-1:123456789012:global/webacl/edgeban/11111111-1111-1111-1111-111111111111';
+const OURS_NEXT =
+  'arn:aws:wafv2:us-east-1:123456789012:global/webacl/edgeban/22222222-2222-2222-2222-222222222222';
+const THEIRS =
+  'arn:aws:wafv2:us-east-1:123456789012:global/webacl/theirs/33333333-3333-3333-3333-333333333333';
+const BUCKET = 'edgeban-logs.s3.amazonaws.com';
+
+const cloudfront = mockClient(CloudFrontClient);
+const s3 = mockClient(S3Client);
+
+function deps(): AttachDeps {
+  return {
+    cloudfront: new CloudFrontClient({ region: 'us-east-1' }),
+    s3: new S3Client({ region: 'eu-west-1' }),
+    sleep: async () => {},
+    random: () => 0.5,
+  };
+}
+
+/** A distribution config as GetDistributionConfig returns it. */
+function distributionConfig(fields: Partial<DistributionConfig> = {}): DistributionConfig {
+  return {
+    CallerReference: 'ref',
+    Comment: 'site',
+    Enabled: true,
+    Origins: { Quantity: 0, Items: [] },
+    DefaultCacheBehavior: { TargetOriginId: 'origin', ViewerProtocolPolicy: 'redirect-to-https' },
+    WebACLId: '',
+    Logging: { Enabled: false, IncludeCookies: false, Bucket: '', Prefix: '' },
+    ...fields,
+  };
+}
+
+function event(
+  requestType: 'Create' | 'Update' | 'Delete',
+  props: Record<string, unknown>,
+  extra: { physicalId?: string; old?: Record<string, unknown> } = {},
+): CloudFormationCustomResourceEvent {
+  const base = {
+    ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:framework',
+    ResponseURL: 'https://example.com/response',
+    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/EdgebanWaf/x',
+    RequestId: 'req',
+    LogicalResourceId: 'WafDistribution',
+    ResourceType: 'Custom::EdgebanDistributionWebAcl',
+    ResourceProperties: { ServiceToken: 'token', ...props },
+  };
+  if (requestType === 'Create') return { ...base, RequestType: 'Create' };
+  if (requestType === 'Update') {
+    return {
+      ...base,
+      RequestType: 'Update',
+      PhysicalResourceId: extra.physicalId ?? '',
+      OldResourceProperties: { ServiceToken: 'token', ...extra.old },
+    };
+  }
+  return { ...base, RequestType: 'Delete', PhysicalResourceId: extra.physicalId ?? '' };
+}
+
+const webAcl = (arn = OURS, replace: boolean | string = false) => ({
+  Kind: 'DistributionWebAcl',
+  DistributionId: DIST,
+  WebAclArn: arn,
+  ReplaceExisting: replace,
+});
+
+/** The configs UpdateDistribution was sent, in order. */
+function updates(): { IfMatch: string | undefined; config: DistributionConfig }[] {
+  return cloudfront.commandCalls(UpdateDistributionCommand).map((c) => ({
+    IfMatch: c.args[0].input.IfMatch,
+    config: c.args[0].input.DistributionConfig as DistributionConfig,
+  }));
+}
+
+function preconditionFailed(): PreconditionFailed {
+  return new PreconditionFailed({
+    message: 'The request failed because it didn’t meet the preconditions',
+    $metadata: {},
+  });
+}
+
+beforeEach(() => {
+  cloudfront.reset();
+  s3.reset();
+});
+
+describe('DistributionWebAcl', () => {
+  it('puts the web ACL on a distribution that has none and remembers none', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig(), ETag: 'E1' });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+
+    const result = await onEvent(event('Create', webAcl()), deps());
+
+    expect(result.PhysicalResourceId).toBe(`${DIST}|webacl|`);
+    const sent = updates();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.IfMatch).toBe('E1');
+    expect(sent[0]?.config.WebACLId).toBe(OURS);
+    // The rest of the config goes back as it was read.
+    expect(sent[0]?.config.Comment).toBe('site');
+  });
+
+  it('refuses to replace a web ACL it did not set when replaceExistingWebAcl is false', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: THEIRS }), ETag: 'E1' });
+
+    const run = onEvent(event('Create', webAcl(OURS, 'false')), deps());
+
+    await expect(run).rejects.toThrow(ForeignWebAclError);
+    await expect(run).rejects.toThrow(/replaceExistingWebAcl/);
+    expect(updates()).toHaveLength(0);
+  });
+
+  it('replaces a foreign web ACL when allowed and keeps it to restore', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: THEIRS }), ETag: 'E1' });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+
+    const result = await onEvent(event('Create', webAcl(OURS, 'true')), deps());
+
+    expect(result.PhysicalResourceId).toBe(webAclPhysicalId(DIST, THEIRS));
+    expect(result.Data).toEqual({ PreviousWebAclId: THEIRS });
+    expect(updates()[0]?.config.WebACLId).toBe(OURS);
+  });
+
+  it('retries on an ETag mismatch with a fresh read and its new ETag', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolvesOnce({ DistributionConfig: distributionConfig(), ETag: 'E1' })
+      .resolvesOnce({
+        DistributionConfig: distributionConfig({ Comment: 'edited meanwhile' }),
+        ETag: 'E7',
+      });
+    cloudfront
+      .on(UpdateDistributionCommand)
+      .rejectsOnce(preconditionFailed())
+      .resolves({ ETag: 'E8' });
+
+    await onEvent(event('Create', webAcl()), deps());
+
+    const sent = updates();
+    expect(sent.map((u) => u.IfMatch)).toEqual(['E1', 'E7']);
+    // The concurrent edit survives: the change is applied to the fresh read.
+    expect(sent[1]?.config.Comment).toBe('edited meanwhile');
+    expect(sent[1]?.config.WebACLId).toBe(OURS);
+  });
+
+  it('gives up after five ETag mismatches in a row', async () => {
+    let etag = 0;
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .callsFake(async () => ({ DistributionConfig: distributionConfig(), ETag: `E${++etag}` }));
+    cloudfront.on(UpdateDistributionCommand).rejects(preconditionFailed());
+
+    await expect(onEvent(event('Create', webAcl()), deps())).rejects.toThrow(ConcurrentUpdateError);
+    expect(updates()).toHaveLength(5);
+  });
+
+  it('does not retry errors other than an ETag mismatch', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig(), ETag: 'E1' });
+    cloudfront
+      .on(UpdateDistributionCommand)
+      .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+
+    await expect(onEvent(event('Create', webAcl()), deps())).rejects.toThrow('denied');
+    expect(updates()).toHaveLength(1);
+  });
+
+  it('writes nothing when the distribution already has this web ACL', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E1' });
+
+    const result = await onEvent(event('Create', webAcl()), deps());
+
+    expect(result.PhysicalResourceId).toBe(`${DIST}|webacl|`);
+    expect(updates()).toHaveLength(0);
+  });
+
+  it('restores the previous web ACL on delete', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E4' });
+
+    await onEvent(
+      event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }),
+      deps(),
+    );
+
+    expect(updates()).toEqual([expect.objectContaining({ IfMatch: 'E3' })]);
+    expect(updates()[0]?.config.WebACLId).toBe(THEIRS);
+  });
+
+  it('removes the web ACL on delete when there was none before', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E4' });
+
+    await onEvent(event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, '') }), deps());
+
+    expect(updates()[0]?.config.WebACLId).toBe('');
+  });
+
+  it('retries the restore on an ETag mismatch', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolvesOnce({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' })
+      .resolvesOnce({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E5' });
+    cloudfront
+      .on(UpdateDistributionCommand)
+      .rejectsOnce(preconditionFailed())
+      .resolves({ ETag: 'E6' });
+
+    await onEvent(
+      event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }),
+      deps(),
+    );
+
+    expect(updates().map((u) => [u.IfMatch, u.config.WebACLId])).toEqual([
+      ['E3', THEIRS],
+      ['E5', THEIRS],
+    ]);
+  });
+
+  it('leaves a web ACL someone else put there since alone on delete', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: THEIRS }), ETag: 'E3' });
+
+    await onEvent(event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, '') }), deps());
+
+    expect(updates()).toHaveLength(0);
+  });
+
+  it('falls back to no web ACL when the previous one no longer exists', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
+    cloudfront
+      .on(UpdateDistributionCommand)
+      .rejectsOnce(Object.assign(new Error('web ACL not found'), { name: 'InvalidWebACLId' }))
+      .resolves({ ETag: 'E4' });
+
+    await onEvent(
+      event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }),
+      deps(),
+    );
+
+    expect(updates().map((u) => u.config.WebACLId)).toEqual([THEIRS, '']);
+  });
+
+  it('succeeds on delete when the distribution is gone', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .rejects(new NoSuchDistribution({ message: 'gone', $metadata: {} }));
+
+    const result = await onEvent(
+      event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }),
+      deps(),
+    );
+
+    expect(result.PhysicalResourceId).toBe(webAclPhysicalId(DIST, THEIRS));
+  });
+
+  it('does nothing on delete after a create that failed before changing anything', async () => {
+    await onEvent(event('Delete', webAcl(), { physicalId: 'req-1234' }), deps());
+
+    expect(cloudfront.calls()).toHaveLength(0);
+  });
+
+  it('moves to a new web ACL on update and keeps what was there before edgeban', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E1' });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+    const physicalId = webAclPhysicalId(DIST, THEIRS);
+
+    const result = await onEvent(
+      event('Update', webAcl(OURS_NEXT), { physicalId, old: webAcl(OURS) }),
+      deps(),
+    );
+
+    // Same physical id: CloudFormation sends no delete, the original is still known.
+    expect(result.PhysicalResourceId).toBe(physicalId);
+    expect(updates()[0]?.config.WebACLId).toBe(OURS_NEXT);
+  });
+
+  it('gets a new physical id when the distribution changes, so the old one is restored', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: '' }), ETag: 'E1' });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+
+    const result = await onEvent(
+      event(
+        'Update',
+        { ...webAcl(), DistributionId: 'E3NEWDISTRIBUTION' },
+        { physicalId: webAclPhysicalId(DIST, THEIRS), old: webAcl() },
+      ),
+      deps(),
+    );
+
+    expect(result.PhysicalResourceId).toBe(webAclPhysicalId('E3NEWDISTRIBUTION', ''));
+  });
+});
+
+describe('DistributionLogging', () => {
+  const logging = (prefix = 'cf/') => ({
+    Kind: 'DistributionLogging',
+    DistributionId: DIST,
+    Bucket: BUCKET,
+    Prefix: prefix,
+  });
+
+  it('switches logging to the bucket and prefix and keeps the previous logging', async () => {
+    const before = {
+      Enabled: true,
+      IncludeCookies: true,
+      Bucket: 'old.s3.amazonaws.com',
+      Prefix: 'x/',
+    };
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ Logging: before }), ETag: 'E1' });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+
+    const result = await onEvent(event('Create', logging()), deps());
+
+    expect(updates()[0]?.config.Logging).toEqual({
+      Enabled: true,
+      IncludeCookies: true,
+      Bucket: BUCKET,
+      Prefix: 'cf/',
+    });
+    expect(parsePhysicalId(result.PhysicalResourceId, 'logging')).toEqual({
+      distributionId: DIST,
+      previous: {
+        enabled: true,
+        bucket: 'old.s3.amazonaws.com',
+        prefix: 'x/',
+        includeCookies: true,
+      },
+    });
+  });
+
+  it('restores the previous logging on delete while the logs still go to edgeban', async () => {
+    const previous = { enabled: false, bucket: '', prefix: '', includeCookies: false };
+    cloudfront.on(GetDistributionConfigCommand).resolves({
+      DistributionConfig: distributionConfig({
+        Logging: { Enabled: true, IncludeCookies: false, Bucket: BUCKET, Prefix: 'cf/' },
+      }),
+      ETag: 'E5',
+    });
+    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E6' });
+
+    await onEvent(
+      event('Delete', logging(), { physicalId: loggingPhysicalId(DIST, previous) }),
+      deps(),
+    );
+
+    expect(updates()[0]?.config.Logging).toEqual({
+      Enabled: false,
+      IncludeCookies: false,
+      Bucket: '',
+      Prefix: '',
+    });
+  });
+
+  it('leaves logging someone pointed elsewhere alone on delete', async () => {
+    cloudfront.on(GetDistributionConfigCommand).resolves({
+      DistributionConfig: distributionConfig({
+        Logging: {
+          Enabled: true,
+          IncludeCookies: false,
+          Bucket: 'theirs.s3.amazonaws.com',
+          Prefix: '',
+        },
+      }),
+      ETag: 'E5',
+    });
+    const previous = { enabled: false, bucket: '', prefix: '', includeCookies: false };
+
+    await onEvent(
+      event('Delete', logging(), { physicalId: loggingPhysicalId(DIST, previous) }),
+      deps(),
+    );
+
+    expect(updates()).toHaveLength(0);
+  });
+
+  it('keeps the previous logging through any string, in the physical id', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          enabled: fc.boolean(),
+          bucket: fc.string(),
+          prefix: fc.string(),
+          includeCookies: fc.boolean(),
+        }),
+        fc.stringMatching(/^E[A-Z0-9]{9,19}$/),
+        (previous, distributionId) => {
+          const id = loggingPhysicalId(distributionId, previous);
+          expect(parsePhysicalId(id, 'logging')).toEqual({ distributionId, previous });
+          expect(parsePhysicalId(id, 'webacl')).toBeNull();
+        },
+      ),
+    );
+  });
+});
+
+describe('BucketEventBridge', () => {
+  const props = {
+    Kind: 'BucketEventBridge',
+    BucketName: 'my-logs',
+    ExpectedBucketOwner: '123456789012',
+  };
+
+  it('turns EventBridge on and writes every existing destination back unchanged', async () => {
+    const queue = {
+      Id: 'theirs',
+      QueueArn: 'arn:aws:sqs:eu-west-1:123456789012:their-queue',
+      Events: ['s3:ObjectCreated:*' as const],
+    };
+    const lambda = {
+      Id: 'thumbs',
+      LambdaFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:thumbs',
+      Events: ['s3:ObjectRemoved:*' as const],
+    };
+    s3.on(GetBucketNotificationConfigurationCommand).resolves({
+      QueueConfigurations: [queue],
+      LambdaFunctionConfigurations: [lambda],
+    });
+    s3.on(PutBucketNotificationConfigurationCommand).resolves({});
+
+    await onEvent(event('Create', props), deps());
+
+    const put = s3.commandCalls(PutBucketNotificationConfigurationCommand);
+    expect(put).toHaveLength(1);
+    expect(put[0]?.args[0].input).toEqual({
+      Bucket: 'my-logs',
+      ExpectedBucketOwner: '123456789012',
+      SkipDestinationValidation: true,
+      NotificationConfiguration: {
+        QueueConfigurations: [queue],
+        LambdaFunctionConfigurations: [lambda],
+        EventBridgeConfiguration: {},
+      },
+    });
+  });
+
+  it('writes nothing when EventBridge is already on', async () => {
+    s3.on(GetBucketNotificationConfigurationCommand).resolves({ EventBridgeConfiguration: {} });
+
+    await onEvent(event('Create', props), deps());
+
+    expect(s3.commandCalls(PutBucketNotificationConfigurationCommand)).toHaveLength(0);
+  });
+
+  it('leaves the bucket as it is on delete', async () => {
+    await onEvent(event('Delete', props, { physicalId: 'my-logs|eventbridge' }), deps());
+
+    expect(s3.calls()).toHaveLength(0);
+  });
+});
+
+describe('onEvent', () => {
+  it('rejects an unknown kind with a one-line reason', async () => {
+    await expect(onEvent(event('Create', { Kind: 'Nope' }), deps())).rejects.toThrow(
+      /^custom resource property Kind is missing or invalid, got "Nope"$/,
+    );
+  });
+
+  it('rejects a missing distribution id', async () => {
+    await expect(
+      onEvent(event('Create', { Kind: 'DistributionWebAcl', WebAclArn: OURS }), deps()),
+    ).rejects.toThrow(/DistributionId/);
+  });
+});
