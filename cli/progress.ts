@@ -45,6 +45,10 @@ export function createProgress(): ReplayProgress {
       lines = linesSoFar;
       bar.update(bytes, payload());
     },
+    lines(total) {
+      lines = total;
+      bar.update(bytes, payload());
+    },
     stop() {
       bar.stop();
     },

@@ -66,6 +66,8 @@ export interface ReplayProgress {
   bytes(n: number): void;
   /** Objects done so far, and the lines they held. */
   file(done: number, lines: number): void;
+  /** Lines read so far, while an object is being read (about every few thousand). */
+  lines(total: number): void;
   stop(): void;
 }
 
@@ -258,8 +260,18 @@ export async function runReplay(
     if ((since !== null && ms < since) || (until !== null && ms >= until)) outside++;
     else engine.count(req);
   };
-  const scan = (input: Readable): Promise<FileScan> =>
-    range === null ? engine.scan(input) : scanStream(input, { needs }, countInRange);
+  const count = range === null ? (req: ParsedRequest) => engine.count(req) : countInRange;
+  // With a progress bar, report lines while a large object is read, not only after it.
+  let seen = 0;
+  const countShown = (req: ParsedRequest): void => {
+    count(req);
+    if ((++seen & 8191) === 0) progress?.lines(summary.lines + seen);
+  };
+  const scan = (input: Readable): Promise<FileScan> => {
+    seen = 0;
+    if (progress !== undefined) return scanStream(input, { needs }, countShown);
+    return range === null ? engine.scan(input) : scanStream(input, { needs }, countInRange);
+  };
 
   const prefetcher = new Prefetcher(sources, options.concurrency ?? DEFAULT_CONCURRENCY);
   progress?.start(

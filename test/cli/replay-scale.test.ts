@@ -389,4 +389,46 @@ describe('runReplay downloads', () => {
     expect(a.document.summary.files).toBe(40);
     expect(a.document.decisions.length).toBeGreaterThan(0);
   });
+
+  it('reports objects, bytes and lines to the progress bar, with the same document', async () => {
+    const big = cloudFrontFile(
+      Array.from({ length: 20_000 }, (_, i) => ({
+        ip: `203.0.113.${(i % 200) + 1}`,
+        at: atMinute(600 + (i % 60), i % 60),
+      })),
+    );
+    const sources = (): Source[] =>
+      ['a', 'b'].map((name) => ({
+        name: `s3://b/${name}.gz`,
+        size: Buffer.byteLength(big),
+        remote: true,
+        open: async () => Readable.from([gzipSync(big)]),
+      }));
+    const seen = {
+      start: [] as number[][],
+      bytes: 0,
+      files: [] as number[][],
+      lines: [] as number[],
+    };
+    const progress = {
+      start: (total: number, files: number) => seen.start.push([total, files]),
+      bytes: (n: number) => {
+        seen.bytes += n;
+      },
+      file: (done: number, lines: number) => seen.files.push([done, lines]),
+      lines: (total: number) => seen.lines.push(total),
+      stop: () => {},
+    };
+    const shown = await runReplay(sources(), config, { progress });
+    const plain = await runReplay(sources(), config);
+    expect(shown.document).toEqual(plain.document);
+    expect(seen.start).toEqual([[2 * Buffer.byteLength(big), 2]]);
+    expect(seen.bytes).toBe(2 * gzipSync(big).length);
+    expect(seen.files).toEqual([
+      [1, 20_000],
+      [2, 40_000],
+    ]);
+    // While reading: every 8192 requests, counting on from the objects before.
+    expect(seen.lines).toEqual([8192, 16384, 28192, 36384]);
+  });
 });
