@@ -138,6 +138,9 @@ export interface LogsRun {
   readonly deadLetters: number;
   /** WAF calls per reconcile run. */
   readonly wafCallsPerRun: number[];
+  /** Objects ingest skipped (not an access log) or found damaged. */
+  readonly skipped: number;
+  readonly damaged: number;
 }
 
 /**
@@ -193,6 +196,8 @@ export async function runLogs(
       clockStart,
       deadLetters: pipeline.ingestQueue.deadLetters().length,
       wafCallsPerRun: pipeline.runs.map((r) => r.wafCalls),
+      skipped: ledger.skipped,
+      damaged: ledger.damaged,
     };
   } finally {
     await pipeline.stop();
@@ -205,8 +210,10 @@ function renderLogsText(run: LogsRun, dir: string, config: EdgebanConfig): strin
   const parts = [
     `edgeban local: ${s.objects} objects from ${dir} through the local pipeline, ` +
       `clock at ${formatSeconds(run.clockStart / 1000)}`,
-    `${s.requests} requests, ${s.rejected} rejected lines; ${s.decisions} decisions; ` +
-      `${s.wafUpdates} WAF updates (mode ${config.mode})`,
+    `${s.requests} requests, ${s.rejected} rejected lines` +
+      (run.skipped > 0 ? `, ${run.skipped} skipped objects` : '') +
+      (run.damaged > 0 ? `, ${run.damaged} damaged objects` : '') +
+      `; ${s.decisions} decisions; ${s.wafUpdates} WAF updates (mode ${config.mode})`,
   ];
   if (doc.blocks.length === 0) parts.push('\nNo decisions: no key exceeded a rule.');
   else {

@@ -367,7 +367,16 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       const etag = (out.ETag ?? '').replace(/"/g, '');
       const id = `${key}#${etag}`;
       if (seen.delete(id)) return etag;
-      await new Promise<void>((resolve) => waiting.set(id, resolve));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new PipelineError(`no object-created event for ${key} within 30 s`));
+        }, 30_000);
+        waiting.set(id, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
       return etag;
     };
 

@@ -156,8 +156,12 @@ export function writeAttackLogs(dir: string): void {
 }
 
 /** Writes `config` as a file holding the `edgeban` object. @returns its path */
-export function writeConfig(dir: string, config: Record<string, unknown>): string {
-  const path = join(dir, 'edgeban.json');
+export function writeConfig(
+  dir: string,
+  config: Record<string, unknown>,
+  name = 'edgeban.json',
+): string {
+  const path = join(dir, name);
   writeFileSync(path, JSON.stringify(config));
   return path;
 }

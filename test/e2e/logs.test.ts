@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLogs } from '../../cli/local';
@@ -17,6 +17,9 @@ import {
   writeAttackLogs,
   writeConfig,
 } from './env';
+
+/** Real log samples of every format, read in place. */
+const CORPUS = '/work/shared/corpus/samples';
 
 let dir: { path: string; remove: () => void };
 let logs: string;
@@ -73,8 +76,9 @@ describe('edgeban local --logs', () => {
     expect(replay.summary.rejected).toBe(1);
   });
 
-  it('orders blocks as replay orders decisions and ends them from the clock at the latest log minute', async () => {
-    const run = await runLogs(logs, parseConfig(E2E_CONFIG));
+  it('orders blocks as replay orders decisions, ends them from the clock at the latest log minute, and submits no guarded address', async () => {
+    let pipeline: LocalPipeline | undefined;
+    const run = await runLogs(logs, parseConfig(E2E_CONFIG), { onReady: (p) => (pipeline = p) });
     // The logs run 10:00 to 10:09: the clock starts at the end of 10:09, every block starts then.
     expect(run.clockStart).toBe(T0 + 10 * 60_000);
     const until = new Date(T0 + 10 * 60_000 + 4 * 3600_000).toISOString().replace('.000Z', 'Z');
@@ -82,6 +86,10 @@ describe('edgeban local --logs', () => {
     const replayOrder = replay.decisions.map((d: ReplayDecision) => `${d.key} ${d.rule}`);
     expect(run.document.blocks.map((b) => `${b.key} ${b.rule}`)).toEqual(replayOrder);
     expect(run.deadLetters).toBe(0);
+    expect(run.skipped).toBe(1);
+    const submitted = pipeline!.cloud.waf.allAddressesEverSubmitted();
+    expect(submitted.length).toBeGreaterThan(0);
+    expect(forbidden(submitted)).toEqual([]);
   });
 
   it('keeps WAF empty in observe mode and still records the decisions', async () => {
@@ -91,14 +99,6 @@ describe('edgeban local --logs', () => {
     expect(pairsOf(run.document.blocks)).toEqual(pairsOf(replay.decisions));
   });
 
-  it('never submits a guarded or invalid address to WAF', async () => {
-    let pipeline: LocalPipeline | undefined;
-    await runLogs(logs, parseConfig(E2E_CONFIG), { onReady: (p) => (pipeline = p) });
-    const submitted = pipeline!.cloud.waf.allAddressesEverSubmitted();
-    expect(submitted.length).toBeGreaterThan(0);
-    expect(forbidden(submitted)).toEqual([]);
-  });
-
   it('prints a summary and tables in text mode', async () => {
     const r = await cli(['local', '--logs', logs, '--config', configPath]);
     expect(r.code).toBe(0);
@@ -106,6 +106,37 @@ describe('edgeban local --logs', () => {
     expect(r.out).toMatch(/203\.0\.113\.0\/24\s+subnet\s+300\s+2024-05-01T14:10:00Z/);
     expect(r.out).toMatch(/IPV6\s+2001:db8:bad:1::\/64/);
   });
+
+  it.skipIf(!existsSync(CORPUS))(
+    'equals replay on the shared corpus of real log samples (every format, skipped files, rejected lines)',
+    async () => {
+      const config = writeConfig(
+        dir.path,
+        {
+          rules: [
+            { name: 'flood', threshold: 2000, window: '5m' },
+            { name: 'login', threshold: 20, window: '5m', method: 'POST', path: '/login' },
+            { name: 'probes', threshold: 50, window: '1m', status: ['4xx'] },
+          ],
+        },
+        'corpus.json',
+      );
+      const expected = await replayJson(CORPUS, config);
+      const r = await cli(['local', '--logs', CORPUS, '--config', config, '--json']);
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.out);
+      expect(expected.decisions.length).toBeGreaterThan(0);
+      expect(
+        doc.blocks.map((b: { key: string; rule: string; peak: number }) => [b.key, b.rule, b.peak]),
+      ).toEqual(expected.decisions.map((d) => [d.key, d.rule, d.peak]));
+      expect(doc.ipSets).toEqual(cidrsOf(expected.decisions));
+      expect(doc.summary).toMatchObject({
+        objects: expected.summary.files,
+        requests: expected.summary.requests,
+        rejected: expected.summary.rejected,
+      });
+    },
+  );
 
   it('exits 2 with one line when the directory does not exist', async () => {
     const r = await cli(['local', '--logs', join(dir.path, 'missing'), '--config', configPath]);
