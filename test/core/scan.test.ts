@@ -423,6 +423,28 @@ describe('scanStream', () => {
     });
   });
 
+  it('rejects every line of another format, whatever the file format', async () => {
+    const json = (r = cfRequest()) => cfJsonLine(r, ['c-ip', 'timestamp(ms)', 'cs-method']);
+    const kinds: Record<string, () => string> = {
+      cloudfront: () => cfRow(cfRequest()),
+      'cloudfront-json': json,
+      alb: () => albLine(),
+      elb: () => elbLine(),
+    };
+    for (const [format, make] of Object.entries(kinds)) {
+      const own = Array.from({ length: 8 }, make);
+      const others = [
+        ...Object.entries(kinds)
+          .filter(([other]) => other !== format)
+          .map(([, other]) => other()),
+        nlbTlsLine(),
+        albConnectionLine(),
+      ];
+      const { result } = await scan(logFile([...own, ...others]));
+      expect(result).toMatchObject({ format, requests: 8, rejected: others.length });
+    }
+  });
+
   it('detects the format from rows whose clients are invalid, then rejects them', async () => {
     const bad = Array.from({ length: 9 }, () => cfRow(cfRequest({ ip: 'x.x.x.x' })));
     const good = requests(2).map((r) => cfRow(r));
