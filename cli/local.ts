@@ -332,13 +332,14 @@ async function serveCommand(opts: LocalOptions, io: Io, hooks: LocalHooks): Prom
           ],
         )}\n\n` +
         `discovery file: ${path}\n\n` +
+        'Point the AWS CLI at it (s3rver accepts only this key pair):\n' +
+        `  export AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} ` +
+        `AWS_REGION=us-east-1 AWS_ENDPOINT_URL_S3=${endpoints.s3}\n` +
         'Upload logs (each object goes through the pipeline at once):\n' +
-        `  AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} ` +
-        `AWS_REGION=us-east-1 AWS_ENDPOINT_URL_S3=${endpoints.s3} \\\n` +
-        `    aws s3 cp access.log.gz s3://${pipeline.bucket}/\n` +
+        `  aws s3 cp access.log.gz s3://${pipeline.bucket}/\n` +
         'Review blocks:\n' +
         '  npm run --silent edgeban -- list --local\n' +
-        `Replay what is in the bucket:\n  AWS_ENDPOINT_URL_S3=${endpoints.s3} npm run --silent edgeban -- replay s3://${pipeline.bucket}/\n\n` +
+        `Replay what is in the bucket:\n  npm run --silent edgeban -- replay s3://${pipeline.bucket}/\n\n` +
         'The reconciler runs on each ingest message and every minute. Stop with Ctrl-C.\n',
     );
     hooks.onServe?.(pipeline);

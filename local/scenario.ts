@@ -165,6 +165,9 @@ export const SCENARIO_START = Date.UTC(2024, 4, 1, 10, 0, 0);
 
 const MINUTE = 60_000;
 
+/** The internal health checker: busy enough for the flood rule, but in 10.0.0.0/8. */
+const GUARDED_CLIENT = '10.1.2.3';
+
 type Route = 'cloudfront' | 'alb';
 
 /** One client of the scenario. */
@@ -227,14 +230,14 @@ function cast(): Actor[] {
   return [
     ...visitors,
     {
-      name: '10.1.2.3',
+      name: GUARDED_CLIENT,
       route: 'alb',
       from: 0,
       to: 30,
       intro: '10.1.2.3 (internal health checker, guarded) polls the ALB at 200 req/min',
       hits: (m, rng) =>
         spread(m, 200, rng, () => ({
-          ip: '10.1.2.3',
+          ip: GUARDED_CLIENT,
           path: '/healthz',
           userAgent: 'ELB-HealthChecker/2.0',
         })),
@@ -346,6 +349,11 @@ function hhmm(ms: number): string {
   return isoOf(ms).slice(11, 16);
 }
 
+/** One timeline line: time, a tag, the message. */
+function line(at: number, tag: string, message: string): string {
+  return `${hhmm(at)}  ${tag.padEnd(7)} ${message}`;
+}
+
 function blockId(b: ActiveBlock): string {
   return `${b.key}#${b.rule ?? ''}#${b.start}`;
 }
@@ -424,6 +432,7 @@ async function play(
   let albPending: Hit[] = [];
   let objects = 0;
   let requests = 0;
+  let guardedRequests = 0;
   let seenRuns = 0;
   let active = new Map<string, ActiveBlock>();
   const lastTraffic = Math.max(...actors.map((a) => a.to));
@@ -437,6 +446,7 @@ async function play(
     await pipeline.upload(key, gzipSync(text));
     objects++;
     requests += hits.length;
+    for (const h of hits) if (h.ip === GUARDED_CLIENT) guardedRequests++;
   };
 
   let minute = 0;
@@ -447,7 +457,7 @@ async function play(
     for (const a of actors) {
       if (a.intro !== null && a.from === minute && !introduced.has(a.name)) {
         introduced.add(a.name);
-        emit({ at: now, kind: 'intro', key: a.name, text: `${hhmm(now)}  >  ${a.intro}` });
+        emit({ at: now, kind: 'intro', key: a.name, text: line(now, 'start', a.intro) });
       }
     }
     if (minute > 0) {
@@ -502,13 +512,19 @@ async function play(
         start: b.start,
         until: b.until,
         offence: b.offences,
-        text: `${hhmm(now)}  ok ${b.key.padEnd(22)} ${expired ? 'block expired' : 'unblocked'} (${b.rule ?? 'manual'})`,
+        text: line(
+          now,
+          expired ? 'expire' : 'unblock',
+          `${b.key.padEnd(20)} ${b.rule ?? 'manual'} block ${expired ? 'over' : 'lifted'}`,
+        ),
       });
     }
     for (const [id, b] of current) {
       if (active.has(id)) continue;
       const long = formatDuration(b.until - b.start);
-      const repeat = (b.offences ?? 1) > 1 ? `, offence ${b.offences}` : '';
+      const n = b.offences ?? 1;
+      const repeat = n > 1 ? `, offence ${n}: x${config.block.factor ** (n - 1)}` : '';
+      const threshold = config.rules.find((r) => r.name === b.rule)?.threshold;
       emit({
         at: now,
         kind: 'block',
@@ -517,9 +533,12 @@ async function play(
         start: b.start,
         until: b.until,
         offence: b.offences,
-        text:
-          `${hhmm(now)}  XX ${b.key.padEnd(22)} blocked by ${b.rule}: ${b.peak} requests in ` +
-          `${b.window}m, until ${hhmm(b.until * 1000)} (${long}${repeat})`,
+        text: line(
+          now,
+          'BLOCK',
+          `${b.key.padEnd(20)} ${b.rule}: ${b.peak} requests in ${b.window}m > ${threshold}, ` +
+            `until ${hhmm(b.until * 1000)} (${long}${repeat})`,
+        ),
       });
     }
     active = current;
@@ -536,7 +555,11 @@ async function play(
       emit({
         at: now,
         kind: 'waf',
-        text: `${''.padEnd(5)}     WAF ${change} (${updates} update${updates === 1 ? '' : 's'}, ${inWaf.size} in IP sets)`,
+        text: line(
+          now,
+          'WAF',
+          `${change}  (${updates} update${updates === 1 ? '' : 's'}; IP sets hold ${inWaf.size})`,
+        ),
       });
     }
 
@@ -565,11 +588,14 @@ async function play(
     minutes: minute,
   };
   const blocks = events.filter((e) => e.kind === 'block').length;
-  const guardedInWaf = result.everWritten.some((c) => c.startsWith('10.'));
+  const guardedInWaf = result.everWritten.some((c) => c.startsWith(`${GUARDED_CLIENT}/`));
+  const n = (x: number): string => x.toLocaleString('en-US');
   out(
-    `\n${minute} simulated minutes: ${objects} log objects, ${requests.toLocaleString('en-US')} requests, ` +
-      `${blocks} blocks, ${wafUpdates} WAF updates over ${result.reconciles} reconciles.\n` +
-      `10.1.2.3 sent the most requests and was never blocked: ${guardedInWaf ? 'NO' : 'guarded'}.\n`,
+    `\n${minute} simulated minutes: ${objects} log objects, ${n(requests)} requests, ` +
+      `${blocks} blocks, ${wafUpdates} WAF updates in ${result.reconciles} reconciler runs ` +
+      `(${result.wafCalls} WAF calls).\n` +
+      `${GUARDED_CLIENT}, the busiest client (${n(guardedRequests)} requests), ` +
+      `${guardedInWaf ? 'reached WAF: that is a bug' : 'is guarded and never reached WAF'}.\n`,
   );
   return result;
 }

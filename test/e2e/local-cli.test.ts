@@ -22,19 +22,21 @@ describe('edgeban local (npm start)', () => {
     expect(code).toBe(0);
     const text = out();
     expect(text).toMatch(
-      /203\.0\.113\.50 +blocked by flood: 360 requests in 5m, until 10:11 \(5m\)/,
+      /10:06 {2}BLOCK {3}203\.0\.113\.50 +flood: 360 requests in 5m > 300, until 10:11 \(5m\)/,
     );
-    expect(text).toMatch(/2001:db8:bad:1::\/64 +blocked by login/);
-    expect(text).toMatch(/192\.0\.2\.66 +blocked by scan/);
-    expect(text).toMatch(/203\.0\.113\.50 +block expired \(flood\)/);
-    expect(text).toMatch(/WAF -203\.0\.113\.50\/32/);
+    expect(text).toMatch(/BLOCK +2001:db8:bad:1::\/64 +login:/);
+    expect(text).toMatch(/BLOCK +192\.0\.2\.66 +scan:/);
+    expect(text).toMatch(/10:11 {2}expire {2}203\.0\.113\.50 +flood block over/);
+    expect(text).toMatch(/10:11 {2}WAF +-203\.0\.113\.50\/32/);
     // The persistent attacker: blocked for 5m, then again for 10m as its second offence.
-    const attacker = text.split('\n').filter((l) => /198\.18\.7\.7 +blocked/.test(l));
+    const attacker = text.split('\n').filter((l) => /BLOCK +198\.18\.7\.7/.test(l));
     expect(attacker).toHaveLength(2);
-    expect(attacker[0]).toMatch(/\(5m\)$/);
-    expect(attacker[1]).toMatch(/\(10m, offence 2\)$/);
-    expect(text).not.toMatch(/10\.1\.2\.3 +blocked/);
-    expect(text).toMatch(/10\.1\.2\.3 sent the most requests and was never blocked: guarded/);
+    expect(attacker[0]).toMatch(/until 10:20 \(5m\)$/);
+    expect(attacker[1]).toMatch(/until 10:32 \(10m, offence 2: x2\)$/);
+    expect(text).not.toMatch(/BLOCK +10\.1\.2\.3/);
+    expect(text).toMatch(
+      /10\.1\.2\.3, the busiest client \([\d,]+ requests\), is guarded and never reached WAF/,
+    );
   });
 
   it('refuses option combinations it cannot honour, with one line and exit 2', async () => {
