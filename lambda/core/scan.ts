@@ -171,7 +171,7 @@ class FileScanner implements LineSink {
         this.skip(layout.problem);
         return;
       }
-      detector.setLayout(layout);
+      if (layout.problem === null) detector.setLayout(layout);
       this.pending.push({ kind: 'fields', names });
       return;
     }
@@ -352,6 +352,7 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
         // A read error ended zlib early: that error, not zlib's, is the break.
         breakReason ??= `gzip: ${messageOf(err)}`;
         inflated = true;
+        input.pause();
         scheduleDrain();
       });
       z.on('end', () => {

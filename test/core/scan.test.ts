@@ -195,6 +195,19 @@ describe('scanStream', () => {
     expect(slow).toBe(0);
   });
 
+  it('reads a highly compressed object whole, with a callback slower than inflating', async () => {
+    // 40k identical rows inflate to ~16 MB from a few kilobytes.
+    const row = cfRow(cfRequest());
+    const zipped = gz(logFile(Array.from({ length: 40_000 }, () => row)));
+    expect(zipped.length).toBeLessThan(200_000);
+    let n = 0;
+    const result = await scanStream(chunked(zipped), { needs: NONE }, () => {
+      for (let i = 0; i < 400; i++) n += i & 1;
+    });
+    expect(result).toMatchObject({ format: 'cloudfront', requests: 40_000, damaged: null });
+    expect(n).toBe(40_000 * 200);
+  });
+
   it('reports a corrupt gzip stream as damaged', async () => {
     const zipped = gz(cfLegacyFile(requests(50)));
     const corrupt = Buffer.from(zipped);
