@@ -57,7 +57,7 @@ describe('edgeban local --serve', () => {
   it('serves on the real clock, writes the discovery file, blocks an uploaded attacker at once, and cleans up', async () => {
     const discovery = join(dir.path, 'run', 'edgeban', 'local.json');
     const config = writeConfig(dir.path, {
-      rules: [{ name: 'flood', threshold: 20, window: '1m' }],
+      rules: [{ name: 'flood', threshold: 20, window: '5m' }],
     });
     const { io, out } = captureIo();
     const stop = new AbortController();

@@ -32,7 +32,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function latency(rounds: number): Promise<void> {
   const p = await startPipeline({
-    config: parseConfig({ rules: [{ name: 'flood', threshold: 20, window: '1m' }] }),
+    config: parseConfig({ rules: [{ name: 'flood', threshold: 20, window: '5m' }] }),
     clock: realClock,
   });
   const s3 = localClients(p.cloud.endpoints).s3;
@@ -66,7 +66,7 @@ async function latency(rounds: number): Promise<void> {
 async function wafCalls(lockConflictRate: number): Promise<void> {
   const clock = new SimulatedClock(Date.UTC(2024, 4, 1, 10, 10));
   const p = await startPipeline({
-    config: parseConfig({ rules: [{ name: 'flood', threshold: 20, window: '1m' }] }),
+    config: parseConfig({ rules: [{ name: 'flood', threshold: 20, window: '5m' }] }),
     clock,
     sleep: async () => {},
     cloud: { waf: { faults: { lockConflictRate, seed: 3 } } },
