@@ -95,8 +95,8 @@ export interface PipelineOptions {
   readonly onReconcile?: (run: ReconcileRun) => void;
 }
 
-/** One decided (key, rule) pair, read from the state table. */
-export interface StoredDecision extends Decision {}
+/** One decided (key, rule) pair, read from the state table (its pair-state item). */
+export type StoredDecision = Decision;
 
 /** Totals of the object ledger: what ingest read. */
 export interface LedgerTotals {
