@@ -40,7 +40,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Series } from '../core/decide';
-import { evaluateSeries } from '../core/decide';
+import { emptyPairState, evaluateSeries } from '../core/decide';
 import { Engine, ruleTiming } from '../core/engine';
 import type { Guard } from '../core/guard';
 import type { EdgebanConfig, FileScan, LogFormat, Rule } from '../core/types';
@@ -449,13 +449,17 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
     );
     reads++;
     const timing = ruleTiming(p.rule, config);
+    const consider = (m: number): boolean => m >= first && m <= last + w - 1;
+    // The exact sums, before any state: at or under the threshold nothing can fire, and a pair
+    // that fired before already holds a larger peak, so its state needs no read. A redelivery
+    // after a crash sees the same sums, so it still reaches the ACTIVE repair below.
+    const probe = emptyPairState();
+    evaluateSeries(merged, timing, config.block, probe, { decisionTime, consider });
+    if (probe.peak <= p.rule.threshold) return;
     let created = 0;
     const update = await updatePairState(ddb, tableName, p.rule.name, p.key, ({ state }) => {
       const before = JSON.stringify(state);
-      created = evaluateSeries(merged, timing, config.block, state, {
-        decisionTime,
-        consider: (m) => m >= first && m <= last + w - 1,
-      });
+      created = evaluateSeries(merged, timing, config.block, state, { decisionTime, consider });
       // A pair that never fired needs no state item: its peak matters only once it fires.
       if (state.firstExceeded === null || JSON.stringify(state) === before) return null;
       return { windowMinutes: w };

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyPairState } from '../../lambda/core/decide';
 import {
@@ -14,7 +14,7 @@ import {
 import { METRICS } from '../../lambda/shared/contract';
 import { activeKey, INGEST_STATUS_KEY, ledgerKey } from '../../lambda/shared/schema';
 import { readPairSeries } from '../../lambda/state/counts';
-import { readPairState, writePairState } from '../../lambda/state/pairs';
+import { readPairState, unblockKeyPairs, writePairState } from '../../lambda/state/pairs';
 import {
   albLog,
   BUCKET,
@@ -234,6 +234,61 @@ describe('ingestObject', () => {
     expect(pair.state.blocks).toEqual([
       earlier,
       { offence: 2, start: NOW / 1000, until: NOW / 1000 + 8 * HOUR },
+    ]);
+  });
+
+  it('does not leave an ACTIVE item behind when an unblock lands between the state and ACTIVE writes', async () => {
+    const table = await env.table();
+    let unblocked = false;
+    const racy = {
+      send: async (command: unknown) => {
+        if (!unblocked && command instanceof PutCommand && command.input.Item?.pk === 'ACTIVE') {
+          unblocked = true;
+          // The operator's unblock: pair states first, then the ACTIVE item goes.
+          await unblockKeyPairs(env.ddb, table, flood, '192.0.2.15', NOW / 1000, 'alice');
+          await env.ddb.send(
+            new DeleteCommand({ TableName: table, Key: activeKey('192.0.2.15', 'flood') }),
+          );
+        }
+        return env.ddb.send(command as PutCommand);
+      },
+    } as unknown as typeof env.ddb;
+    const d = deps(env, table, flood, NOW, { ddb: racy });
+    await ingestObject(d, await env.put('ub/a.gz', cloudFrontLog(burst('192.0.2.15', T0, 15))));
+    expect(unblocked).toBe(true);
+    expect(await scanTable(table, 'ACTIVE')).toEqual([]);
+    const pair = await readPairState(env.ddb, table, 'flood', '192.0.2.15');
+    expect(pair.state.blocks).toEqual([{ offence: 1, start: NOW / 1000, until: NOW / 1000 }]);
+    expect(pair.state.countFrom).toBe(NOW / 1000);
+  });
+
+  it('repairs the ACTIVE item on redelivery after a crash between the state and ACTIVE writes', async () => {
+    const table = await env.table();
+    const crashing = {
+      send: async (command: unknown) => {
+        if (command instanceof PutCommand && command.input.Item?.pk === 'ACTIVE') {
+          throw new Error('Lambda timed out');
+        }
+        return env.ddb.send(command as PutCommand);
+      },
+    } as unknown as typeof env.ddb;
+    const ref = await env.put('crash/a.gz', cloudFrontLog(burst('192.0.2.16', T0, 15)));
+    const first = deps(env, table, flood, NOW, { ddb: crashing });
+    await expect(ingestObject(first, ref)).rejects.toThrow('Lambda timed out');
+    expect((await readPairState(env.ddb, table, 'flood', '192.0.2.16')).state.blocks).toHaveLength(
+      1,
+    );
+    expect(await scanTable(table, 'OBJ#')).toEqual([]);
+
+    const again = deps(env, table, flood, NOW + 5000);
+    const r = report(await ingestObject(again, ref));
+    expect(r.decisions).toBe(0);
+    expect(await scanTable(table, 'ACTIVE')).toHaveLength(1);
+    expect(await scanTable(table, 'HIST#')).toHaveLength(1);
+    expect(again.notified()).toBe(1);
+    const pair = await readPairState(env.ddb, table, 'flood', '192.0.2.16');
+    expect(pair.state.blocks).toEqual([
+      { offence: 1, start: NOW / 1000, until: NOW / 1000 + 4 * HOUR },
     ]);
   });
 
