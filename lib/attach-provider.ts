@@ -90,7 +90,11 @@ export class AttachProvider extends Construct {
 
 /** The provider framework's function is aws-cdk-lib's own code, not edgeban's. */
 function acknowledgeFramework(provider: Provider, role: Role, handler: EdgebanFunction): void {
-  acknowledgeCdkFunction(provider, 'the CDK provider framework function');
+  acknowledgeCdkFunction(provider, 'the CDK provider framework function', [
+    'dlq',
+    'tracing',
+    'memory',
+  ]);
   acknowledgeXray(handler.role);
   Validations.of(handler.function).acknowledge(
     {

@@ -296,7 +296,6 @@ function edgebanMetric(name: string, service: string, statistic: string): Metric
     dimensionsMap: { [METRIC_DIMENSIONS.service]: service },
     statistic,
     period: Duration.minutes(5),
-    label: name,
   });
 }
 

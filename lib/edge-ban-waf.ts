@@ -138,8 +138,12 @@ export class EdgeBanWaf extends Construct {
    * @param priority the rule's priority in that web ACL
    */
   blocklistRule(priority: number): CfnWebACL.RuleProperty {
-    const refs = this.ipSets.map((s) => ({ ipSetReferenceStatement: { arn: s.arn } }));
-    const statement = refs.length === 1 ? refs[0]! : { orStatement: { statements: refs } };
+    // The config has at least one set per version: always two or more, as OR needs.
+    const statement = {
+      orStatement: {
+        statements: this.ipSets.map((s) => ({ ipSetReferenceStatement: { arn: s.arn } })),
+      },
+    };
     const action: CfnWebACL.RuleActionProperty =
       this.config.mode === 'block'
         ? {

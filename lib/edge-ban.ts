@@ -496,16 +496,11 @@ export class EdgeBan extends Construct {
         'log objects are named by the AWS service that writes them; the grant is GetObject under the configured prefix of this bucket only',
     });
     for (const q of [this.deadLetterQueue, this.reconcilerDeadLetterQueue]) {
-      Validations.of(q).acknowledge(
-        {
-          id: 'AwsSolutions-SQS3',
-          reason: 'this is a dead-letter queue; the alarm on its depth is the next step',
-        },
-        {
-          id: 'Serverless-SQSRedrivePolicy',
-          reason: 'this is a dead-letter queue; the alarm on its depth is the next step',
-        },
-      );
+      Validations.of(q).acknowledge({
+        id: 'Serverless-SQSRedrivePolicy',
+        reason:
+          'this is a dead-letter queue: nothing redrives out of it on its own; an alarm fires on its depth',
+      });
     }
     Validations.of(this.ingest.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
@@ -768,5 +763,6 @@ function acknowledgeFunction(fn: EdgebanFunction): void {
 function acknowledgeAwsCustomResource(stack: Stack): void {
   const id = `AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`;
   const fn = stack.node.tryFindChild(id);
-  if (fn !== undefined) acknowledgeCdkFunction(fn, 'the AwsCustomResource function');
+  if (fn !== undefined)
+    acknowledgeCdkFunction(fn, 'the AwsCustomResource function', ['dlq', 'tracing']);
 }
