@@ -1,5 +1,7 @@
 import { gzipSync } from 'node:zlib';
+import { GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { DeleteCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyPairState } from '../../lambda/core/decide';
 import {
@@ -321,6 +323,33 @@ describe('ingestObject', () => {
       true,
     );
     expect(await ingestObject(d, ref)).toEqual({ duplicate: true });
+  });
+
+  it('records an object that is gone or was replaced since its event as skipped', async () => {
+    const table = await env.table();
+    const s3 = new S3Client({ region: 'us-east-1' });
+    const mock = mockClient(s3);
+    mock
+      .on(GetObjectCommand, { Key: 'gone.gz' })
+      .rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }))
+      .on(GetObjectCommand, { Key: 'replaced.gz' })
+      .rejects(
+        new S3ServiceException({
+          name: 'PreconditionFailed',
+          $fault: 'client',
+          message: 'At least one of the pre-conditions you specified did not hold',
+          $metadata: { httpStatusCode: 412 },
+        }),
+      );
+    const d = deps(env, table, flood, NOW, { s3 });
+    const gone = report(await ingestObject(d, { bucket: BUCKET, key: 'gone.gz', etag: 'e1' }));
+    expect(gone.skipped).toBe('object no longer exists');
+    const replaced = report(
+      await ingestObject(d, { bucket: BUCKET, key: 'replaced.gz', etag: 'e2' }),
+    );
+    expect(replaced.skipped).toBe('object was replaced (ETag changed)');
+    expect(mock.commandCalls(GetObjectCommand)[1]?.args[0].input.IfMatch).toBe('"e2"');
+    expect(await scanTable(table, 'OBJ#')).toHaveLength(2);
   });
 
   it('counts the lines of a damaged gzip object before the break and records it', async () => {
