@@ -16,6 +16,7 @@
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
@@ -47,6 +48,8 @@ const CACHE_DIR = resolve(HERE, '..', '.bench');
 
 /** Options of one bench run. */
 export interface BenchOptions {
+  /** One-minute load average when the run started (the noise it ran in). */
+  readonly loadAverage?: number;
   readonly lines: number;
   readonly runs: number;
   readonly formats: readonly BenchFormat[];
@@ -322,6 +325,7 @@ export function renderTable(results: readonly FormatResult[], o: BenchOptions): 
   const notes = [
     `${fmtInt(o.lines)} lines per file, ${o.runs} alternating runs each after one warm-up, seed ${o.seed}, node ${process.version}.`,
     'ratio: median of per-round engine / bare createGunzip() wall time (same file, same process); targets apply to it.',
+    `load average ${(o.loadAverage ?? loadavg()[0]!).toFixed(1)} at start, now ${loadavg()[0]!.toFixed(1)}, on ${availableParallelism()} CPUs: wall ratios are noise when the load passes the CPU count.`,
     "vs 64K gunzip: the same against gunzip with the engine's own 64 KiB output chunks (cheaper than the 16 KiB default); informational.",
     'CPU: process.cpuUsage() user+system deltas, zlib threads included; CPU ratio = engine / bare gunzip.',
     'peak RSS: process.resourceUsage().maxRSS of a fresh node process running the bundled engine (or bare gunzip) once; 1 MB = 2^20 bytes.',
@@ -393,6 +397,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const o: BenchOptions = {
+    loadAverage: loadavg()[0]!,
     lines: opts.lines,
     runs: opts.runs,
     formats,
@@ -417,6 +422,8 @@ async function main(argv: readonly string[]): Promise<number> {
   if (opts.json) {
     const doc = {
       node: process.version,
+      cpus: availableParallelism(),
+      loadAverage: { start: o.loadAverage, end: loadavg()[0]! },
       lines: o.lines,
       runs: o.runs,
       seed: o.seed,
