@@ -38,8 +38,8 @@ export interface EngineOptions {
 interface ClientEntry {
   readonly ip: string;
   requests: number;
-  /** Per rule, the series of the client's masked key; null when guarded. */
-  readonly series: MinuteCounts[] | null;
+  /** Per rule, the series of the client's masked key once it matched; null when guarded. */
+  readonly series: (MinuteCounts | undefined)[] | null;
 }
 
 /** One (key, rule) pair's counts. */
@@ -127,27 +127,34 @@ export class Engine {
     const filters = this.filters;
     for (let r = 0; r < filters.length; r++) {
       const filter = filters[r];
-      if (filter === null || filter!(req)) series[r]!.add(req.minute);
+      if (filter === null || filter!(req)) {
+        (series[r] ?? this.seriesOf(client.ip, series, r)).add(req.minute);
+      }
     }
   }
 
   private addClient(ip: string): ClientEntry {
-    let series: MinuteCounts[] | null = null;
-    if (!this.guard.isGuarded(ip)) {
-      series = this.rules.map((rule, r) => {
-        const key = maskKey(ip, rule.ipv4Prefix, rule.ipv6Prefix);
-        const map = this.pairMaps[r]!;
-        let counts = map.get(key);
-        if (counts === undefined) {
-          counts = new MinuteCounts();
-          map.set(key, counts);
-        }
-        return counts;
-      });
-    }
+    // Series are attached on a client's first matching request, so rules
+    // that few clients match (a login path, 4xx) cost nothing per client.
+    const series = this.guard.isGuarded(ip)
+      ? null
+      : new Array<MinuteCounts | undefined>(this.rules.length).fill(undefined);
     const entry: ClientEntry = { ip, requests: 0, series };
     this.clientMap.set(ip, entry);
     return entry;
+  }
+
+  private seriesOf(ip: string, series: (MinuteCounts | undefined)[], r: number): MinuteCounts {
+    const rule = this.rules[r]!;
+    const key = maskKey(ip, rule.ipv4Prefix, rule.ipv6Prefix);
+    const map = this.pairMaps[r]!;
+    let counts = map.get(key);
+    if (counts === undefined) {
+      counts = new MinuteCounts();
+      map.set(key, counts);
+    }
+    series[r] = counts;
+    return counts;
   }
 
   /** Every (key, rule) pair with counts, minutes normalized. */
