@@ -70,6 +70,10 @@ export class EdgebanStack extends Stack {
         description: 'Rule group to reference from your own web ACL',
       });
     }
+    new CfnOutput(this, OUTPUTS.config, {
+      value: JSON.stringify(configObject(props.config)),
+      description: 'The edgeban config this stack runs with (read by the edgeban CLI with --stack)',
+    });
     new CfnOutput(this, OUTPUTS.dashboardUrl, {
       value: e.monitoring.dashboardUrl,
       description: 'CloudWatch dashboard',

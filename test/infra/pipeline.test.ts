@@ -597,9 +597,13 @@ describe('outputs', () => {
         OUTPUTS.queueUrl,
         OUTPUTS.reconcilerQueueUrl,
         OUTPUTS.logBucketName,
+        OUTPUTS.config,
       ].sort(),
     );
     expect(outputs[OUTPUTS.tableName]!.Value).toEqual({ Ref: table });
+    expect(parseConfig(JSON.parse(outputs[OUTPUTS.config]!.Value as string))).toEqual(
+      parseConfig(SHIPPED),
+    );
     expect(JSON.stringify(outputs[`${OUTPUTS.ipSetConsoleUrl}Ipv41`]!.Value)).toMatch(
       /https:\/\/us-east-1\.console\.aws\.amazon\.com\/wafv2\/homev2\/ip-set\/.+-ipv4-1\/.*\?region=global/,
     );
