@@ -13,7 +13,7 @@
  *    damaged object whose lines before the break count;
  * 3. one count item per (rule, key, hour), keyed by the object's id:
  *    rewriting it is harmless, so counts are exact across redeliveries;
- * 4. the rule-hour count bounds get this object's totals (atomic ADD), then
+ * 4. the rules' time-slot count bounds get this object's totals (atomic ADD), then
  *    are read back: a pair whose bound cannot pass its threshold is not
  *    queried (see {@link pairBound});
  * 5. every other pair: a strongly consistent Query sums its items over all
@@ -45,9 +45,16 @@ import { Engine, ruleTiming } from '../core/engine';
 import type { Guard } from '../core/guard';
 import type { EdgebanConfig, FileScan, LogFormat, Rule } from '../core/types';
 import { METRICS } from '../shared/contract';
-import { activeKey, historyKey, INGEST_STATUS_KEY, ledgerKey } from '../shared/schema';
+import {
+  activeKey,
+  boundSlotMinutes,
+  historyKey,
+  INGEST_STATUS_KEY,
+  ledgerKey,
+} from '../shared/schema';
 import {
   addBound,
+  type BoundSlot,
   type BoundTable,
   type BucketTotals,
   boundBucket,
@@ -192,23 +199,33 @@ export function maxWindowSum(series: Series, windowMinutes: number): number {
   return best;
 }
 
-/** The hours a pair's evaluation reads: its minutes widened by the window on both sides. */
-function pairHours(series: Series, windowMinutes: number): { from: number; to: number } {
+/**
+ * The bound slots a pair's evaluation depends on: its minutes widened by
+ * the window on both sides, in slots of `slotMinutes`.
+ */
+export function pairSlots(
+  series: Series,
+  windowMinutes: number,
+  slotMinutes: number,
+): { from: number; to: number } {
   const first = series.minutes[0]!;
   const last = series.minutes[series.minutes.length - 1]!;
   return {
-    from: Math.floor((first - windowMinutes + 1) / 60),
-    to: Math.floor((last + windowMinutes - 1) / 60),
+    from: Math.floor((first - windowMinutes + 1) / slotMinutes),
+    to: Math.floor((last + windowMinutes - 1) / slotMinutes),
   };
 }
 
 /**
  * An upper bound of every window sum a pair can reach at the minutes this
  * object touched: its own largest window sum, plus what all other objects
- * counted for keys of the pair's bound bucket in the hours the windows
+ * counted for keys of the pair's bound bucket in the slots the windows
  * cover. Bounds only ever over-count (a retried object adds its totals
  * again), so `bound <= threshold` proves the pair cannot fire, and a pair
  * that has fired before keeps its peak (which is over the threshold).
+ *
+ * @param bounds every object's totals (read after this object's were added)
+ * @param own this object's totals
  */
 export function pairBound(
   series: Series,
@@ -219,9 +236,10 @@ export function pairBound(
   own: BoundTable,
 ): number {
   let bound = maxWindowSum(series, windowMinutes);
-  const { from, to } = pairHours(series, windowMinutes);
-  for (let h = from; h <= to; h++) {
-    const id = boundId(ruleName, h);
+  const slotMinutes = boundSlotMinutes(windowMinutes);
+  const { from, to } = pairSlots(series, windowMinutes, slotMinutes);
+  for (let slot = from; slot <= to; slot++) {
+    const id = boundId(ruleName, slot);
     const all = bounds.get(id)?.get(bucket) ?? 0;
     const mine = own.get(id)?.get(bucket) ?? 0;
     bound += Math.max(0, all - mine);
@@ -390,36 +408,39 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
   const wMax = longestWindow(config);
   const items: Record<string, unknown>[] = [];
   const own: BoundTable = new Map();
-  const ownRuleHours = new Map<string, { rule: string; hour: number }>();
+  const ownSlots = new Map<string, BoundSlot>();
   for (const p of touched) {
     const w = p.rule.windowMinutes;
     const exp = (hour: number): number =>
       (hour + 1) * 3600 + (w + wMax) * 60 + config.horizonSeconds;
     items.push(...countItems(p.rule.name, p.key, p.series, id, exp));
     const bucket = boundBucket(p.key);
+    const slotMinutes = boundSlotMinutes(w);
     for (let i = 0; i < p.series.minutes.length; i++) {
-      const hour = Math.floor(p.series.minutes[i]! / 60);
-      const bid = boundId(p.rule.name, hour);
+      const slot = Math.floor(p.series.minutes[i]! / slotMinutes);
+      const bid = boundId(p.rule.name, slot);
       let totals: BucketTotals | undefined = own.get(bid);
       if (totals === undefined) {
         totals = new Map();
         own.set(bid, totals);
-        ownRuleHours.set(bid, { rule: p.rule.name, hour });
+        ownSlots.set(bid, { rule: p.rule.name, slotMinutes, slot });
       }
       totals.set(bucket, (totals.get(bucket) ?? 0) + p.series.counts[i]!);
     }
   }
   writes += await putItems(ddb, tableName, items, concurrency);
-  await mapLimit([...ownRuleHours.entries()], concurrency, async ([bid, rh]) => {
-    await addBound(ddb, tableName, rh.rule, rh.hour, own.get(bid)!);
+  await mapLimit([...ownSlots.entries()], concurrency, async ([bid, where]) => {
+    await addBound(ddb, tableName, where, own.get(bid)!);
   });
-  writes += ownRuleHours.size;
+  writes += ownSlots.size;
 
-  const wanted = new Map<string, { rule: string; hour: number }>();
+  const wanted = new Map<string, BoundSlot>();
   for (const p of touched) {
-    const { from, to } = pairHours(p.series, p.rule.windowMinutes);
-    for (let h = from; h <= to; h++)
-      wanted.set(boundId(p.rule.name, h), { rule: p.rule.name, hour: h });
+    const slotMinutes = boundSlotMinutes(p.rule.windowMinutes);
+    const { from, to } = pairSlots(p.series, p.rule.windowMinutes, slotMinutes);
+    for (let slot = from; slot <= to; slot++) {
+      wanted.set(boundId(p.rule.name, slot), { rule: p.rule.name, slotMinutes, slot });
+    }
   }
   const bounds =
     wanted.size > 0 ? await readBounds(ddb, tableName, [...wanted.values()]) : new Map();

@@ -23,11 +23,12 @@
  * - pair state: `PAIR#<rule>#<key>` | `STATE` | peak, firstExceeded,
  *   blocks (list of {offence, start, until}), countFrom, unblockedBy,
  *   window, v (version).
- * - count bounds: `BND#<rule>` | `<hour:8 digits>` | `b0` .. `b63`: the
- *   rule's matching requests of that hour summed over every object, per
- *   bucket of a hash of the key (atomic ADD; a retried object may add twice,
- *   so these only ever over-count). Ingest reads them to skip the Query of a
- *   pair that provably cannot fire.
+ * - count bounds: `BND#<rule>#<slot minutes>` | `<slot:10 digits>` | `b0` ..
+ *   `b255`: the rule's matching requests in that time slot (epoch minute /
+ *   slot minutes, floored) summed over every object, per bucket of a hash
+ *   of the key (atomic ADD; a retried object may add twice, so these only
+ *   ever over-count). Ingest reads them to skip the Query of a pair that
+ *   provably cannot fire.
  * - active blocks: `ACTIVE` | `<key>#<rule>` (manual: `<key>#`) | key, rule,
  *   source (`rule` | `manual`), until, start, offences, peak, window,
  *   firstExceeded, reason, by (start, until, firstExceeded in epoch seconds,
@@ -84,12 +85,24 @@ export function countsRange(fromMinute: number, toMinute: number): { from: strin
   };
 }
 
-/** Buckets of a count-bound item (attributes `b0` .. `b63`). */
-export const BOUND_BUCKETS = 64;
+/** Buckets of a count-bound item (attributes `b0` .. `b255`). */
+export const BOUND_BUCKETS = 256;
 
-/** The count-bound item of a rule's hour. */
-export function boundKey(rule: string, hour: number): ItemKey {
-  return { pk: `BND#${rule}`, sk: pad(hour, 8) };
+/** Slot lengths of count-bound items, in minutes; each divides a day. */
+const BOUND_SLOTS = [10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440] as const;
+
+/**
+ * The slot length of a rule's count bounds: the shortest that is at least
+ * its window (10 minutes or more), so a window spans two or three slots.
+ */
+export function boundSlotMinutes(windowMinutes: number): number {
+  for (const s of BOUND_SLOTS) if (s >= windowMinutes) return s;
+  return 1440;
+}
+
+/** The count-bound item of one time slot of a rule. */
+export function boundKey(rule: string, slotMinutes: number, slot: number): ItemKey {
+  return { pk: `BND#${rule}#${slotMinutes}`, sk: pad(slot, 10) };
 }
 
 /** A pair's state item. */

@@ -229,7 +229,7 @@ export async function readPairSeries(
   return { minutes, counts: minutes.map((m) => sums.get(m)!), items };
 }
 
-/** The bound bucket (0..63) of a counting key: FNV-1a of its text. */
+/** The bound bucket (0..255) of a counting key: FNV-1a of its text. */
 export function boundBucket(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
@@ -239,19 +239,26 @@ export function boundBucket(key: string): number {
   return (h >>> 0) % BOUND_BUCKETS;
 }
 
-/** Per-bucket request totals of one rule's hour. */
+/** Per-bucket request totals of one rule's time slot. */
 export type BucketTotals = Map<number, number>;
 
+/** One time slot of a rule's count bounds (see `boundKey` in the schema). */
+export interface BoundSlot {
+  readonly rule: string;
+  readonly slotMinutes: number;
+  /** `floor(minute / slotMinutes)`. */
+  readonly slot: number;
+}
+
 /**
- * Adds one object's per-bucket totals to a rule's hour bound item (one
+ * Adds one object's per-bucket totals to a rule's slot bound item (one
  * UpdateItem, atomic ADD). Not idempotent on purpose: a retried object
  * adds again, which only loosens the bound.
  */
 export async function addBound(
   ddb: DynamoDBDocumentClient,
   tableName: string,
-  rule: string,
-  hour: number,
+  where: BoundSlot,
   totals: BucketTotals,
 ): Promise<void> {
   const names: Record<string, string> = {};
@@ -266,7 +273,7 @@ export async function addBound(
   await ddb.send(
     new UpdateCommand({
       TableName: tableName,
-      Key: boundKey(rule, hour),
+      Key: boundKey(where.rule, where.slotMinutes, where.slot),
       UpdateExpression: `ADD ${parts.join(', ')}`,
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
@@ -274,31 +281,31 @@ export async function addBound(
   );
 }
 
-/** `rule#hour` → bucket totals, as read by {@link readBounds}. */
+/** `rule#slot` → bucket totals, as read by {@link readBounds}. */
 export type BoundTable = Map<string, BucketTotals>;
 
-/** The {@link BoundTable} key of a rule's hour. */
-export function boundId(rule: string, hour: number): string {
-  return `${rule}#${hour}`;
+/** The {@link BoundTable} key of a rule's slot (a rule has one slot length per config). */
+export function boundId(rule: string, slot: number): string {
+  return `${rule}#${slot}`;
 }
 
 /**
- * Reads the bound items of the given rule hours (strongly consistent,
+ * Reads the bound items of the given rule slots (strongly consistent,
  * BatchGetItem, unprocessed keys retried). Missing items read as empty.
  */
 export async function readBounds(
   ddb: DynamoDBDocumentClient,
   tableName: string,
-  wanted: readonly { rule: string; hour: number }[],
+  wanted: readonly BoundSlot[],
 ): Promise<BoundTable> {
   const out: BoundTable = new Map();
-  const byPk = new Map<string, { rule: string; hour: number }>();
+  const byKey = new Map<string, BoundSlot>();
   for (const w of wanted) {
-    const k = boundKey(w.rule, w.hour);
-    byPk.set(`${k.pk}\n${k.sk}`, w);
-    out.set(boundId(w.rule, w.hour), new Map());
+    const k = boundKey(w.rule, w.slotMinutes, w.slot);
+    byKey.set(`${k.pk}\n${k.sk}`, w);
+    out.set(boundId(w.rule, w.slot), new Map());
   }
-  const keys = [...byPk.values()].map((w) => boundKey(w.rule, w.hour));
+  const keys = [...byKey.values()].map((w) => boundKey(w.rule, w.slotMinutes, w.slot));
   for (let i = 0; i < keys.length; i += BATCH_GET_MAX) {
     let pending: Record<string, unknown>[] = keys
       .slice(i, i + BATCH_GET_MAX)
@@ -314,9 +321,9 @@ export async function readBounds(
         }),
       );
       for (const item of res.Responses?.[tableName] ?? []) {
-        const w = byPk.get(`${item[TABLE.partitionKey]}\n${item[TABLE.sortKey]}`);
+        const w = byKey.get(`${item[TABLE.partitionKey]}\n${item[TABLE.sortKey]}`);
         if (w === undefined) continue;
-        const totals = out.get(boundId(w.rule, w.hour))!;
+        const totals = out.get(boundId(w.rule, w.slot))!;
         for (let b = 0; b < BOUND_BUCKETS; b++) {
           const v = item[`b${b}`];
           if (typeof v === 'number' && v > 0) totals.set(b, v);

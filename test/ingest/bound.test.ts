@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MinuteCounts } from '../../lambda/core/counter';
 import { maxWindowSum, pairBound } from '../../lambda/ingest/ingest';
+import { boundSlotMinutes } from '../../lambda/shared/schema';
 import { type BoundTable, boundBucket, boundId } from '../../lambda/state/counts';
 import { T0 } from './env';
 
@@ -22,9 +23,9 @@ function seriesOf(hits: readonly Hit[], key: number): MinuteCounts {
   return s.normalize();
 }
 
-function addTo(table: BoundTable, hits: readonly Hit[]): void {
+function addTo(table: BoundTable, hits: readonly Hit[], slotMinutes: number): void {
   for (const h of hits) {
-    const id = boundId('r', Math.floor((T0 + h.minute) / 60));
+    const id = boundId('r', Math.floor((T0 + h.minute) / slotMinutes));
     let totals = table.get(id);
     if (totals === undefined) {
       totals = new Map();
@@ -64,14 +65,15 @@ describe('pairBound', () => {
     fc.assert(
       fc.property(
         fc.array(fc.array(hit, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 6 }),
-        fc.integer({ min: 1, max: 120 }),
+        fc.integer({ min: 1, max: 400 }),
         (objects, w) => {
+          const slot = boundSlotMinutes(w);
           const all = objects.flat();
           const bounds: BoundTable = new Map();
-          addTo(bounds, all);
+          addTo(bounds, all, slot);
           for (const hits of objects) {
             const own: BoundTable = new Map();
-            addTo(own, hits);
+            addTo(own, hits, slot);
             for (let k = 0; k < KEYS.length; k++) {
               const series = seriesOf(hits, k);
               if (series.minutes.length === 0) continue;
@@ -93,24 +95,25 @@ describe('pairBound', () => {
       { key: 1, minute: 1, n: 50 },
     ];
     const table: BoundTable = new Map();
-    addTo(table, hits);
+    addTo(table, hits, 10);
     const series = seriesOf(hits, 0);
     expect(maxWindowSum(series, 5)).toBe(9);
     expect(pairBound(series, 5, boundBucket(KEYS[0]!), 'r', table, table)).toBe(9);
   });
 
-  it('adds what other objects counted in the bucket over the hours the windows reach', () => {
+  it('adds what other objects counted in the bucket over the slots the windows reach', () => {
     const mine: Hit[] = [{ key: 0, minute: 59, n: 3 }];
     const other: Hit[] = [
       { key: 0, minute: 63, n: 4 },
+      { key: 0, minute: 75, n: 50 },
       { key: 0, minute: 200, n: 100 },
     ];
     const own: BoundTable = new Map();
-    addTo(own, mine);
+    addTo(own, mine, 10);
     const all: BoundTable = new Map();
-    addTo(all, [...mine, ...other]);
+    addTo(all, [...mine, ...other], 10);
     const series = seriesOf(mine, 0);
-    // Minutes 59..63 reach into the next hour (T0 is on an hour), not into minute 200's hour.
+    // Windows of minute 59 cover minutes 55..63: the 10-minute slots 50-59 and 60-69 only.
     expect(pairBound(series, 5, boundBucket(KEYS[0]!), 'r', all, own)).toBe(7);
   });
 });

@@ -7,6 +7,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MinuteCounts } from '../../lambda/core/counter';
 import { emptyPairState } from '../../lambda/core/decide';
+import { boundSlotMinutes } from '../../lambda/shared/schema';
 import {
   addBound,
   boundBucket,
@@ -132,19 +133,42 @@ describe('putItems and readPairSeries', () => {
 describe('count bounds', () => {
   it('adds per-bucket totals atomically and reads them back', async () => {
     const table = await env.table();
-    const hour = Math.floor(T0 / 60);
+    const slot = Math.floor(T0 / 10);
     const b = boundBucket('192.0.2.7');
+    const other = boundBucket('192.0.2.8');
     expect(b).toBeGreaterThanOrEqual(0);
-    expect(b).toBeLessThan(64);
+    expect(b).toBeLessThan(256);
+    const at = { rule: 'flood', slotMinutes: 10, slot };
     await Promise.all(
-      Array.from({ length: 10 }, () => addBound(env.ddb, table, 'flood', hour, new Map([[b, 7]]))),
+      Array.from({ length: 10 }, () =>
+        addBound(
+          env.ddb,
+          table,
+          at,
+          new Map([
+            [b, 7],
+            [other, 1],
+          ]),
+        ),
+      ),
     );
-    const read = await readBounds(env.ddb, table, [
-      { rule: 'flood', hour },
-      { rule: 'flood', hour: hour + 1 },
+    const read = await readBounds(env.ddb, table, [at, { ...at, slot: slot + 1 }]);
+    expect(read.get(boundId('flood', slot))?.get(b)).toBe(other === b ? 80 : 70);
+    expect(read.get(boundId('flood', slot + 1))?.size).toBe(0);
+  });
+
+  it('spreads keys over the buckets', () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 256; i++) seen.add(boundBucket(`192.0.2.${i}`));
+    expect(seen.size).toBeGreaterThan(120);
+  });
+});
+
+describe('boundSlotMinutes', () => {
+  it('picks the shortest slot of at least the window, 10 minutes or more', () => {
+    expect([1, 5, 10, 11, 60, 61, 1440].map(boundSlotMinutes)).toEqual([
+      10, 10, 10, 15, 60, 120, 1440,
     ]);
-    expect(read.get(boundId('flood', hour))?.get(b)).toBe(70);
-    expect(read.get(boundId('flood', hour + 1))?.size).toBe(0);
   });
 });
 
