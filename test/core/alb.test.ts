@@ -212,6 +212,15 @@ describe('createAlbParser', () => {
     expect(pathOf('https://www.example.com:443')).toBeNull();
     expect(pathOf('/origin/form?q')).toBe('/origin/form');
     expect(pathOf('/caf\u00e9')).toBe('/caf\u00e9');
+    // The URL runs from the first space to the last one.
+    expect(pathOf('http://h/a b/c?d e')).toBe('/a b/c');
+  });
+
+  it('starts the path at the first slash after the Host header the balancer wrote', () => {
+    const out = parse(
+      albLine({ request: requestText('GET', 'http://Evil.example?x=1:80/real/path?q') }),
+    );
+    expect(out).toMatchObject({ host: 'evil.example', path: '/real/path' });
   });
 
   it('gives null method, path and host for "- - -" requests', () => {
@@ -251,20 +260,21 @@ describe('createAlbParser', () => {
     expect(method).toMatchObject({ method: 'G"T', path: '/', host: 'h"st.example.com' });
   });
 
-  it('returns the same path for the same bytes, line after line', () => {
-    const parser = createAlbParser({ ...NONE, path: true });
-    const paths = ['/a', '/b', '/a', '/caf\u00e9', '/caf\u00e9', '/a?x', '/', '/a'];
-    const got = paths.map(
-      (p) =>
-        (
-          parse(
-            albLine({ request: requestText('GET', `http://h${p}`) }),
-            NONE,
-            parser,
-          ) as ParsedRequest
-        ).path,
-    );
-    expect(got).toEqual(['/a', '/b', '/a', '/caf\u00e9', '/caf\u00e9', '/a', '/', '/a']);
+  it('returns each line its own path and host from a reused parser', () => {
+    const parser = createAlbParser({ ...NONE, path: true, host: true });
+    const urls = [
+      ['http://a.example/a', 'a.example', '/a'],
+      ['http://A.example:8080/b', 'a.example', '/b'],
+      ['http://b.example/a', 'b.example', '/a'],
+      ['http://b.example/caf\u00e9', 'b.example', '/caf\u00e9'],
+      ['http://a.example?x', 'a.example', null],
+      ['http://a.example.org/', 'a.example.org', '/'],
+      ['http://a.example/a', 'a.example', '/a'],
+    ] as const;
+    for (const [url, host, path] of urls) {
+      const out = parse(albLine({ request: requestText('GET', url) }), NONE, parser);
+      expect(out, url).toMatchObject({ host, path });
+    }
   });
 
   it('reads a quoted field with no space after its closing quote', () => {

@@ -247,6 +247,7 @@ const COMMON_METHODS = [
 /** The method as logged (common ones interned, no allocation), or null for `-`. */
 function methodString(buf: Buffer, s: number, e: number): string | null {
   const len = e - s;
+  if (len === 3 && buf[s] === 71 && buf[s + 1] === 69 && buf[s + 2] === 84) return 'GET';
   if (len === 1 && buf[s] === DASH) return null;
   for (const m of COMMON_METHODS) {
     if (m.length === len && bytesEqual(buf, s, m)) return m;
@@ -268,14 +269,9 @@ class HostCache {
   get(buf: Buffer, s: number, e: number): string {
     const len = e - s;
     if (len === this.len) {
-      let same = true;
-      for (let i = len - 1; i >= 0; i--) {
-        if (this.bytes[i] !== buf[s + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.value;
+      let i = 0;
+      while (i < len && this.bytes[i] === buf[s + i]) i++;
+      if (i === len) return this.value;
     }
     const text = utf8(buf, s, e);
     let upper = false;
@@ -293,52 +289,6 @@ class HostCache {
       this.value = value;
     }
     return value;
-  }
-}
-
-/** Byte classes inside a request URL, one table lookup per byte. */
-const U_PLAIN = 0;
-const U_COLON = 1;
-const U_SLASH = 2;
-/** `?` or `#`: the end of the path. */
-const U_END = 3;
-const U_AT = 4;
-const U_BACKSLASH = 5;
-/** A byte of a multi-byte UTF-8 sequence. */
-const U_HIGH = 6;
-const URL_BYTE = new Uint8Array(256);
-URL_BYTE[COLON] = U_COLON;
-URL_BYTE[SLASH] = U_SLASH;
-URL_BYTE[QUESTION] = U_END;
-URL_BYTE[HASH] = U_END;
-URL_BYTE[AT] = U_AT;
-URL_BYTE[BACKSLASH] = U_BACKSLASH;
-URL_BYTE.fill(U_HIGH, 0x80);
-
-const PATH_SLOTS = 4096;
-
-/**
- * Path strings through a small hash table: most requests of a log ask for
- * a few thousand paths, so a path seen before costs a byte comparison
- * instead of a string allocation (and its garbage collection). Only ASCII
- * paths are kept, so that equal bytes mean an equal string.
- */
-class PathCache {
-  private readonly slots: string[] = new Array<string>(PATH_SLOTS).fill('');
-
-  /** The UTF-8 string of `buf[s, e)`; `hash` is the FNV-1a hash of those bytes. */
-  get(buf: Buffer, s: number, e: number, hash: number, ascii: boolean): string {
-    const slot = hash & (PATH_SLOTS - 1);
-    const cached = this.slots[slot] ?? '';
-    const len = e - s;
-    if (cached.length === len) {
-      let i = len - 1;
-      while (i >= 0 && cached.charCodeAt(i) === buf[s + i]) i--;
-      if (i < 0) return cached;
-    }
-    const text = utf8(buf, s, e);
-    if (ascii) this.slots[slot] = text;
-    return text;
   }
 }
 
@@ -371,6 +321,21 @@ function unescapeBytes(buf: Buffer, s: number, e: number): Buffer {
   return out.subarray(0, n);
 }
 
+/** Whether `buf[at, at + 9)` is ` HTTP/x.y` (x, y any bytes but a space). */
+function isHttpVersion(buf: Buffer, at: number): boolean {
+  return (
+    buf[at] === SPACE &&
+    buf[at + 1] === 72 &&
+    buf[at + 2] === 84 &&
+    buf[at + 3] === 84 &&
+    buf[at + 4] === 80 &&
+    buf[at + 5] === SLASH &&
+    buf[at + 6] !== SPACE &&
+    buf[at + 7] !== SPACE &&
+    buf[at + 8] !== SPACE
+  );
+}
+
 /**
  * Decodes the content of a quoted request field into `out.method`,
  * `out.path` and `out.host`, each only when `needs` asks (null
@@ -381,7 +346,6 @@ function unescapeBytes(buf: Buffer, s: number, e: number): Buffer {
  */
 export class RequestDecoder {
   private readonly hosts = new HostCache();
-  private readonly paths = new PathCache();
 
   constructor(private readonly needs: FieldNeeds) {}
 
@@ -409,68 +373,67 @@ export class RequestDecoder {
     if (needs.method) out.method = methodString(buf, s, i);
     if ((!needs.path && !needs.host) || i >= e) return;
 
+    // The URL ends at the last space, before the version.
     const urlS = i + 1;
-    let urlE = e - 1;
-    while (urlE > i && buf[urlE] !== SPACE) urlE--;
-    if (urlE === i) urlE = e;
+    let urlE = e - 9;
+    if (!(urlE > urlS && isHttpVersion(buf, urlE))) {
+      urlE = e - 1;
+      while (urlE > i && buf[urlE] !== SPACE) urlE--;
+      if (urlE === i) urlE = e;
+    }
     if (urlE <= urlS || (urlE - urlS === 1 && buf[urlS] === DASH)) return;
 
     // Absolute form `scheme://authority/path`, else the URL is the path.
     let k = urlS;
-    for (; k < urlE; k++) {
-      const kind = URL_BYTE[buf[k] as number];
-      if (kind === U_COLON || kind === U_SLASH || kind === U_END) break;
-      if (kind === U_BACKSLASH && raw) {
-        this.runUnescaped(buf, s, e, out);
-        return;
-      }
+    while (k < urlE) {
+      const c = buf[k];
+      if (c === COLON || c === SLASH || c === QUESTION || c === HASH) break;
+      k++;
     }
     let pathS = urlS;
     if (buf[k] === COLON && k + 2 < urlE && buf[k + 1] === SLASH && buf[k + 2] === SLASH) {
+      // Load balancers write `scheme://` + Host header + `:port` + the
+      // request target: the path starts at the first slash after `://`.
       const authS = k + 3;
-      let hostS = authS;
-      let authE = authS;
-      for (; authE < urlE; authE++) {
-        const kind = URL_BYTE[buf[authE] as number];
-        if (kind === U_PLAIN || kind === U_COLON) continue;
-        if (kind === U_SLASH || kind === U_END) break;
-        if (kind === U_AT) hostS = authE + 1;
-        else if (kind === U_BACKSLASH && raw) {
-          this.runUnescaped(buf, s, e, out);
-          return;
-        }
-      }
+      let authE = buf.indexOf(SLASH, authS);
+      if (authE < 0 || authE > urlE) authE = urlE;
       pathS = authE;
       if (needs.host) {
+        let hostS = authS;
+        let hostEnd = authE;
+        for (let j = authS; j < authE; j++) {
+          const c = buf[j];
+          if (c === AT) {
+            hostS = j + 1;
+          } else if (c === QUESTION || c === HASH) {
+            hostEnd = j;
+            break;
+          } else if (c === BACKSLASH && raw) {
+            this.runUnescaped(buf, s, e, out);
+            return;
+          }
+        }
         let hostE = hostS;
         if (buf[hostS] === OPEN_BRACKET) {
-          while (hostE < authE && buf[hostE] !== CLOSE_BRACKET) hostE++;
-          if (hostE < authE) hostE++;
+          while (hostE < hostEnd && buf[hostE] !== CLOSE_BRACKET) hostE++;
+          if (hostE < hostEnd) hostE++;
         } else {
-          while (hostE < authE && buf[hostE] !== COLON) hostE++;
+          while (hostE < hostEnd && buf[hostE] !== COLON) hostE++;
         }
         if (hostE > hostS) out.host = this.hosts.get(buf, hostS, hostE);
       }
     }
-    if (needs.path) {
-      // The path's hash and ASCII-ness are gathered on the way, for the cache.
-      let hash = 0x811c9dc5;
-      let ascii = true;
+    if (needs.path && pathS < urlE) {
       let pathE = pathS;
       for (; pathE < urlE; pathE++) {
-        const c = buf[pathE] as number;
-        const kind = URL_BYTE[c];
-        if (kind !== U_PLAIN && kind !== U_COLON && kind !== U_SLASH && kind !== U_AT) {
-          if (kind === U_END) break;
-          if (kind === U_BACKSLASH && raw) {
-            this.runUnescaped(buf, s, e, out);
-            return;
-          }
-          if (kind === U_HIGH) ascii = false;
+        const c = buf[pathE];
+        if (c === QUESTION || c === HASH) break;
+        if (c === BACKSLASH && raw) {
+          this.runUnescaped(buf, s, e, out);
+          return;
         }
-        hash = Math.imul(hash ^ c, 0x01000193);
       }
-      if (pathE > pathS) out.path = this.paths.get(buf, pathS, pathE, hash, ascii);
+      if (pathE > pathS) out.path = utf8(buf, pathS, pathE);
     }
   }
 
