@@ -12,7 +12,7 @@
  * shows up as rejected lines, a skipped file, or a damaged file.
  */
 import type { Readable } from 'node:stream';
-import { createGunzip, type Gunzip, constants as zlibConstants } from 'node:zlib';
+import { createGunzip, type Gunzip, type ZlibOptions, constants as zlibConstants } from 'node:zlib';
 import { type CloudFrontParser, layoutFromFields, parseFieldsLine } from './formats/cloudfront';
 import { createParser, DETECT_LINES, FormatDetector } from './formats/detect';
 import { type LineSink, LineSplitter, MAX_LINE_BYTES } from './lines';
@@ -338,12 +338,14 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
       setImmediate(drain);
     };
     const startGunzip = (): Gunzip => {
-      const z = createGunzip({
+      // Room for several input chunks, so zlib keeps inflating on its thread
+      // while the main thread parses what it already produced (zlib streams
+      // take the stream options too; ZlibOptions does not declare them).
+      const options: ZlibOptions & { writableHighWaterMark: number } = {
         chunkSize: GUNZIP_CHUNK_BYTES,
-        // Room for several input chunks, so zlib keeps inflating on its thread
-        // while the main thread parses what it already produced.
         writableHighWaterMark: GUNZIP_INPUT_BYTES,
-      });
+      };
+      const z = createGunzip(options);
       z.on('data', (out: Buffer) => {
         if (done) return;
         queue.push(out);
