@@ -213,6 +213,8 @@ export class EdgeBan extends Construct {
       sortKey: { name: TABLE.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Count items past the live horizon cost storage only: TTL removes them.
+      timeToLiveAttribute: TABLE.expiresAt,
       // Blocks, offences and who lifted what outlive the stack.
       removalPolicy: RemovalPolicy.RETAIN,
     });

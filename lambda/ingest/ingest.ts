@@ -441,7 +441,9 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
   }
   writes += await putItems(ddb, tableName, items, concurrency);
   await mapLimit([...ownSlots.entries()], concurrency, async ([bid, where]) => {
-    await addBound(ddb, tableName, where, own.get(bid)!);
+    // The slot matters while a window that covers it can still gain requests.
+    const exp = (where.slot + 1) * where.slotMinutes * 60 + wMax * 60 + config.horizonSeconds;
+    await addBound(ddb, tableName, where, own.get(bid)!, exp);
   });
   writes += ownSlots.size;
 

@@ -9,6 +9,12 @@
 export const TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
+  /**
+   * Epoch seconds after which an item can no longer matter (count and
+   * bound items past the live horizon). DynamoDB TTL deletes them to keep
+   * storage flat; correctness never depends on when, or whether, it does.
+   */
+  expiresAt: 'exp',
 } as const;
 
 /** Environment variables the handlers read at init. */

@@ -127,7 +127,7 @@ export function countItems(
     [TABLE.sortKey]: countsSk(s.hour, objectIdText),
     m: s.minutes,
     c: s.counts,
-    exp: exp(s.hour),
+    [TABLE.expiresAt]: exp(s.hour),
   }));
 }
 
@@ -260,9 +260,10 @@ export async function addBound(
   tableName: string,
   where: BoundSlot,
   totals: BucketTotals,
+  exp: number,
 ): Promise<void> {
-  const names: Record<string, string> = {};
-  const values: Record<string, number> = {};
+  const names: Record<string, string> = { '#exp': TABLE.expiresAt };
+  const values: Record<string, number> = { ':exp': exp };
   const parts: string[] = [];
   for (const [b, n] of totals) {
     names[`#b${b}`] = `b${b}`;
@@ -274,7 +275,7 @@ export async function addBound(
     new UpdateCommand({
       TableName: tableName,
       Key: boundKey(where.rule, where.slotMinutes, where.slot),
-      UpdateExpression: `ADD ${parts.join(', ')}`,
+      UpdateExpression: `ADD ${parts.join(', ')} SET #exp = :exp`,
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     }),

@@ -93,6 +93,12 @@ describe('log bucket', () => {
     t.resourceCountIs('Custom::S3BucketNotifications', 0);
   });
 
+  it('expires count and bound items past the horizon by TTL', () => {
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      TimeToLiveSpecification: { AttributeName: TABLE.expiresAt, Enabled: true },
+    });
+  });
+
   it('is retained with the stack', () => {
     t.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });

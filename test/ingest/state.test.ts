@@ -7,7 +7,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MinuteCounts } from '../../lambda/core/counter';
 import { emptyPairState } from '../../lambda/core/decide';
-import { boundSlotMinutes } from '../../lambda/shared/schema';
+import { TABLE } from '../../lambda/shared/contract';
+import { boundKey, boundSlotMinutes } from '../../lambda/shared/schema';
 import {
   addBound,
   boundBucket,
@@ -149,9 +150,14 @@ describe('count bounds', () => {
             [b, 7],
             [other, 1],
           ]),
+          (slot + 1) * 600 + 3600,
         ),
       ),
     );
+    const raw = await env.ddb.send(
+      new GetCommand({ TableName: table, Key: boundKey('flood', 10, slot) }),
+    );
+    expect(raw.Item?.[TABLE.expiresAt]).toBe((slot + 1) * 600 + 3600);
     const read = await readBounds(env.ddb, table, [at, { ...at, slot: slot + 1 }]);
     expect(read.get(boundId('flood', slot))?.get(b)).toBe(other === b ? 80 : 70);
     expect(read.get(boundId('flood', slot + 1))?.size).toBe(0);
