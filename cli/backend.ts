@@ -131,6 +131,9 @@ function openLocal(env: NodeJS.ProcessEnv): Backend {
   };
 }
 
+/** How long a local command waits for the pipeline's reconcile to give the lease back. */
+const LEASE_WAIT_MS = 10_000;
+
 function localActor(): string {
   try {
     return userInfo().username;
@@ -143,7 +146,18 @@ async function applyLocally(
   deps: OperatorDeps & { waf: WAFV2Client; ipSets: readonly IpSetRef[] },
 ): Promise<ApplyOutcome> {
   try {
-    const result = await reconcile(deps);
+    let result = await reconcile(deps);
+    // The served pipeline's own reconcile holds the lease for a moment at most.
+    for (const started = Date.now(); result.busy && Date.now() - started < LEASE_WAIT_MS; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      result = await reconcile(deps);
+    }
+    if (result.busy) {
+      return {
+        kind: 'failed',
+        why: 'another reconcile kept the lease; the next scheduled run applies it',
+      };
+    }
     if (result.failedSets.length > 0) {
       return {
         kind: 'failed',

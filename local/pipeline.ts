@@ -268,7 +268,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       const run = reconcileChain.then(async () => {
         const at = clock.now();
         const before = cloud.waf.calls().length;
-        const result = await reconcile({
+        const deps = {
           ddb,
           tableName,
           waf,
@@ -279,7 +279,13 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           ...(options.random ? { random: options.random } : {}),
           ...(options.sleep ? { sleep: options.sleep } : {}),
           ...(logger ? { logger } : {}),
-        });
+        };
+        let result = await reconcile(deps);
+        // An operator's `--local` command may hold the lease for a moment.
+        for (let tries = 0; result.busy && tries < 100; tries++) {
+          await new Promise((r) => setTimeout(r, 100));
+          result = await reconcile(deps);
+        }
         const entry: ReconcileRun = {
           trigger,
           at,

@@ -20,6 +20,8 @@
  * action differs, which the deployment sets); `observe` sweeps and records
  * but neither reads nor writes WAF.
  */
+
+import { randomUUID } from 'node:crypto';
 import {
   GetIPSetCommand,
   type IPAddressVersion,
@@ -44,6 +46,7 @@ import {
   sweepExpired,
   writeReconcileStatus,
 } from '../state/blocks';
+import { acquireLease, releaseLease } from './lease';
 import { type Membership, readMemberships, writeMembership } from './membership';
 
 export { IP_SET_CAPACITY };
@@ -102,6 +105,8 @@ export interface ReconcileDeps {
 /** What one run did. Addresses are canonical CIDRs as written to WAF. */
 export interface ReconcileResult {
   readonly mode: Mode;
+  /** Another reconcile held the lease: this one did nothing. */
+  readonly busy?: boolean;
   /** Distinct addresses the active blocks ask for, after the write-time checks. */
   readonly desired: number;
   /** Addresses added by successful updates. */
@@ -248,6 +253,37 @@ class SetRun {
  * @throws ReconcileError when a set cannot be read or is not of its configured version
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
+  const owner = randomUUID();
+  if (!(await acquireLease(deps.ddb, deps.tableName, owner))) {
+    deps.logger?.info('another reconcile holds the lease; this run does nothing');
+    return busyResult((await readModeOverride(deps.ddb, deps.tableName))?.mode ?? deps.config.mode);
+  }
+  try {
+    return await reconcileLeased(deps);
+  } finally {
+    await releaseLease(deps.ddb, deps.tableName, owner);
+  }
+}
+
+function busyResult(mode: Mode): ReconcileResult {
+  return {
+    mode,
+    busy: true,
+    desired: 0,
+    added: [],
+    removed: [],
+    updates: 0,
+    retries: 0,
+    tripped: false,
+    evicted: [],
+    consoleUnblocks: [],
+    expired: [],
+    refused: [],
+    failedSets: [],
+  };
+}
+
+async function reconcileLeased(deps: ReconcileDeps): Promise<ReconcileResult> {
   const { ddb, tableName: table, config, guard, waf } = deps;
   const log = deps.logger;
   const random = deps.random ?? Math.random;

@@ -149,3 +149,11 @@ export const RECONCILE_STATUS_KEY: ItemKey = { pk: 'STATUS', sk: 'RECONCILE' };
 
 /** The newest log minute ingested. */
 export const INGEST_STATUS_KEY: ItemKey = { pk: 'STATUS', sk: 'INGEST' };
+
+/**
+ * The reconciler's lease: `LEASE` | `RECONCILER` | owner, expiresAt (epoch
+ * ms, real time). One reconcile at a time writes WAF and the membership
+ * items, whoever runs it (the Lambda, the local pipeline, an operator's
+ * `--local` command).
+ */
+export const RECONCILER_LEASE_KEY: ItemKey = { pk: 'LEASE', sk: 'RECONCILER' };
