@@ -25,6 +25,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { createGzip } from 'node:zlib';
+import { LEGACY_FIELDS } from '../lambda/core/formats/cloudfront';
 
 /** Formats the generator writes. */
 export type BenchFormat = 'cloudfront' | 'alb';
@@ -624,41 +625,7 @@ function content(rng: Rng, kind: number, role: number, c: Content): void {
 // ---------------------------------------------------------------- formats
 
 /** CloudFront standard logging (legacy): 33 fields, in the documented order. */
-export const CLOUDFRONT_FIELDS = [
-  'date',
-  'time',
-  'x-edge-location',
-  'sc-bytes',
-  'c-ip',
-  'cs-method',
-  'cs(Host)',
-  'cs-uri-stem',
-  'sc-status',
-  'cs(Referer)',
-  'cs(User-Agent)',
-  'cs-uri-query',
-  'cs(Cookie)',
-  'x-edge-result-type',
-  'x-edge-request-id',
-  'x-host-header',
-  'cs-protocol',
-  'cs-bytes',
-  'time-taken',
-  'x-forwarded-for',
-  'ssl-protocol',
-  'ssl-cipher',
-  'x-edge-response-result-type',
-  'cs-protocol-version',
-  'fle-status',
-  'fle-encrypted-fields',
-  'c-port',
-  'time-to-first-byte',
-  'x-edge-detailed-result-type',
-  'sc-content-type',
-  'sc-content-len',
-  'sc-range-start',
-  'sc-range-end',
-] as const;
+export const CLOUDFRONT_FIELDS = LEGACY_FIELDS;
 
 /** Number of fields of the current ALB access-log layout the generator writes. */
 export const ALB_FIELD_COUNT = 33;

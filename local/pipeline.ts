@@ -9,7 +9,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { WAFV2Client } from '@aws-sdk/client-wafv2';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { sortDecisions } from '../lambda/core/engine';
 import { type Guard, guardFor } from '../lambda/core/guard';
@@ -174,20 +174,16 @@ async function scanPrefix(
   prefix: string,
 ): Promise<Item[]> {
   const items: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await ddb.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: 'begins_with(pk, :p)',
-        ExpressionAttributeValues: { ':p': prefix },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) items.push(item);
-    start = page.LastEvaluatedKey;
-  } while (start !== undefined);
+  const pages = paginateScan(
+    { client: ddb },
+    {
+      TableName: table,
+      FilterExpression: 'begins_with(pk, :p)',
+      ExpressionAttributeValues: { ':p': prefix },
+      ConsistentRead: true,
+    },
+  );
+  for await (const page of pages) for (const item of page.Items ?? []) items.push(item);
   return items;
 }
 

@@ -36,8 +36,11 @@ export async function acquireLease(
       new PutCommand({
         TableName: tableName,
         Item: { ...RECONCILER_LEASE_KEY, owner, expiresAt: nowMs + leaseMs },
-        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-        ExpressionAttributeValues: { ':now': nowMs },
+        // The owner's own lease passes too: an SDK retry after a lost reply
+        // must not lock its sender out.
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':now': nowMs, ':owner': owner },
       }),
     );
     return true;

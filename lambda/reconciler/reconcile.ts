@@ -261,7 +261,10 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
   try {
     return await reconcileLeased(deps);
   } finally {
-    await releaseLease(deps.ddb, deps.tableName, owner);
+    // A lease that cannot be given back expires by itself.
+    await releaseLease(deps.ddb, deps.tableName, owner).catch((err: unknown) =>
+      deps.logger?.warn('reconciler lease not released', { error: String(err) }),
+    );
   }
 }
 

@@ -16,7 +16,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
+  paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Guard } from '../core/guard';
@@ -177,20 +177,16 @@ export function activeFromItem(item: Item): ActiveBlock {
 /** Reads every item of one partition, following pagination. */
 async function queryAll(ddb: DynamoDBDocumentClient, table: string, pk: string): Promise<Item[]> {
   const items: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await ddb.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': pk },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of page.Items ?? []) items.push(item);
-    start = page.LastEvaluatedKey;
-  } while (start !== undefined);
+  const pages = paginateQuery(
+    { client: ddb },
+    {
+      TableName: table,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': pk },
+      ConsistentRead: true,
+    },
+  );
+  for await (const page of pages) for (const item of page.Items ?? []) items.push(item);
   return items;
 }
 

@@ -6,14 +6,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { CF_LEGACY_FIELDS } from '../fixtures/logs';
 
-export const CF_FIELDS =
-  'date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) ' +
-  'cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header ' +
-  'cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher ' +
-  'x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port ' +
-  'time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len ' +
-  'sc-range-start sc-range-end';
+export const CF_FIELDS = CF_LEGACY_FIELDS.join(' ');
 
 export interface Hit {
   ip: string;

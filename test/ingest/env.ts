@@ -14,6 +14,7 @@ import type { EdgebanConfig } from '../../lambda/core/types';
 import type { IngestDeps, ObjectRef } from '../../lambda/ingest/ingest';
 import { ensureTable } from '../../lambda/state/table';
 import { encodeEventKey, type LocalCloud, startLocalCloud } from '../../local/cloud';
+import { CF_LEGACY_FIELDS } from '../fixtures/logs';
 
 export const BUCKET = 'logs';
 
@@ -36,27 +37,8 @@ function iso(h: Hit): string {
   return new Date((h.minute * 60 + (h.second ?? 7)) * 1000).toISOString();
 }
 
-const CF_FIELDS = [
-  'date',
-  'time',
-  'x-edge-location',
-  'sc-bytes',
-  'c-ip',
-  'cs-method',
-  'cs(Host)',
-  'cs-uri-stem',
-  'sc-status',
-  'cs(Referer)',
-  'cs(User-Agent)',
-  'cs-uri-query',
-  'cs(Cookie)',
-  'x-edge-result-type',
-  'x-edge-request-id',
-  'x-host-header',
-  'cs-protocol',
-  'cs-bytes',
-  'time-taken',
-];
+/** A 19-column file, as older distributions write it. */
+const CF_FIELDS = CF_LEGACY_FIELDS.slice(0, 19);
 
 /** A CloudFront legacy log (W3C, `#Fields` header, 19 columns). */
 export function cloudFrontLog(hits: readonly Hit[]): string {

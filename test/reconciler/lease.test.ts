@@ -51,3 +51,12 @@ describe('reconciler lease', () => {
     expect((await reconcile(w.reconcileDeps())).busy).toBeUndefined();
   });
 });
+
+describe('reconciler lease under retries', () => {
+  it('lets its holder take it again, as an SDK retry after a lost reply does', async () => {
+    const w = await newWorld(cloud);
+    expect(await acquireLease(w.ddb, w.tableName, 'a', 5)).toBe(true);
+    expect(await acquireLease(w.ddb, w.tableName, 'a', 6)).toBe(true);
+    expect(await acquireLease(w.ddb, w.tableName, 'b', 7)).toBe(false);
+  });
+});
