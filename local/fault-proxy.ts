@@ -17,7 +17,8 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { closeServer, listenLoopback } from './loopback';
 import { seededRandom } from './rng';
 
 /** Which requests a fault applies to; every given field must match. */
@@ -197,23 +198,11 @@ export class FaultProxy {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.agent.destroy();
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve, reject) =>
-      this.server.close((err) => (err ? reject(err) : resolve())),
-    );
-    this.server.closeAllConnections();
-    await closed;
+    await closeServer(this.server);
   }
 
   private async listen(port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.boundPort = (this.server.address() as AddressInfo).port;
+    this.boundPort = await listenLoopback(this.server, port);
   }
 
   private pick(req: IncomingMessage): ProxyFault | undefined {

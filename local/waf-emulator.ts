@@ -12,8 +12,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type CidrProblem, cidrProblem, type IpAddressVersion } from './cidr';
+import { closeServer, listenLoopback } from './loopback';
 import { seededRandom } from './rng';
 
 export type { IpAddressVersion } from './cidr';
@@ -587,23 +587,11 @@ export class WafEmulator {
 
   /** Stops the server and drops its connections. */
   async close(): Promise<void> {
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve, reject) =>
-      this.server.close((err) => (err ? reject(err) : resolve())),
-    );
-    this.server.closeAllConnections();
-    await closed;
+    await closeServer(this.server);
   }
 
   private async listen(port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.boundPort = (this.server.address() as AddressInfo).port;
+    this.boundPort = await listenLoopback(this.server, port);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
