@@ -525,16 +525,53 @@ export function classifyElbFamilyLine(
 // The ALB parser
 // ---------------------------------------------------------------------------
 
-class AlbParser implements LineParser {
-  private readonly request: RequestDecoder;
-  private readonly minutes = new MinuteCache();
-  private readonly decodeRequest: boolean;
+/**
+ * What the ALB and Classic ELB parsers share: the request decoder, the
+ * minute cache, and the end of a row (client, minute and status checked,
+ * then `out` filled).
+ */
+export abstract class ElbFamilyParser implements LineParser {
+  protected readonly minutes = new MinuteCache();
+  private readonly request: RequestDecoder | null;
 
   constructor(needs: FieldNeeds) {
-    this.request = new RequestDecoder(needs);
-    this.decodeRequest = needs.method || needs.path || needs.host;
+    this.request = needs.method || needs.path || needs.host ? new RequestDecoder(needs) : null;
   }
 
+  abstract parse(buf: Buffer, start: number, end: number, out: ParsedRequest): string | null;
+
+  /** Validates the fields found and fills `out`; `minute` is -1 when invalid. */
+  protected emit(
+    buf: Buffer,
+    out: ParsedRequest,
+    clientS: number,
+    clientE: number,
+    minute: number,
+    statusS: number,
+    statusE: number,
+    reqS: number,
+    reqE: number,
+  ): string | null {
+    const ip = clientAddress(buf, clientS, clientE);
+    if (ip === null) return REJECT.client;
+    if (minute < 0) return REJECT.timestamp;
+    const status = statusCode(buf, statusS, statusE);
+    if (status === -1) return REJECT.status;
+    out.ip = ip;
+    out.minute = minute;
+    out.status = status;
+    if (this.request !== null) {
+      this.request.decode(buf, reqS, reqE, out);
+    } else {
+      out.method = null;
+      out.path = null;
+      out.host = null;
+    }
+    return null;
+  }
+}
+
+class AlbParser extends ElbFamilyParser {
   parse(buf: Buffer, start: number, end: number, out: ParsedRequest): string | null {
     const T = REJECT.truncated;
     // 0 type
@@ -603,25 +640,9 @@ class AlbParser implements LineParser {
       }
     }
 
-    const ip = clientAddress(buf, clientS, clientE);
-    if (ip === null) return REJECT.client;
     let minute = createdS >= 0 ? this.minutes.get(buf, createdS, createdE) : -1;
     if (minute < 0) minute = this.minutes.get(buf, timeS, timeE);
-    if (minute < 0) return REJECT.timestamp;
-    const status = statusCode(buf, statusS, statusE);
-    if (status === -1) return REJECT.status;
-
-    out.ip = ip;
-    out.minute = minute;
-    out.status = status;
-    if (this.decodeRequest) {
-      this.request.decode(buf, reqS, reqE, out);
-    } else {
-      out.method = null;
-      out.path = null;
-      out.host = null;
-    }
-    return null;
+    return this.emit(buf, out, clientS, clientE, minute, statusS, statusE, reqS, reqE);
   }
 }
 

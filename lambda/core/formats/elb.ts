@@ -12,28 +12,9 @@
  * request. The parser reads up to the request field and ignores the rest.
  */
 import type { FieldNeeds, LineParser, ParsedRequest } from '../types';
-import {
-  clientAddress,
-  lastFieldEnd,
-  MinuteCache,
-  REJECT,
-  RequestDecoder,
-  skipField,
-  skipLongToken,
-  skipToken,
-  statusCode,
-} from './alb';
+import { ElbFamilyParser, lastFieldEnd, REJECT, skipField, skipLongToken, skipToken } from './alb';
 
-class ElbParser implements LineParser {
-  private readonly request: RequestDecoder;
-  private readonly minutes = new MinuteCache();
-  private readonly decodeRequest: boolean;
-
-  constructor(needs: FieldNeeds) {
-    this.request = new RequestDecoder(needs);
-    this.decodeRequest = needs.method || needs.path || needs.host;
-  }
-
+class ElbParser extends ElbFamilyParser {
   parse(buf: Buffer, start: number, end: number, out: ParsedRequest): string | null {
     const T = REJECT.truncated;
     // 0 timestamp
@@ -69,24 +50,8 @@ class ElbParser implements LineParser {
     if (skipField(buf, p, end) < 0) return T;
     const reqE = lastFieldEnd() - 1;
 
-    const ip = clientAddress(buf, clientS, clientE);
-    if (ip === null) return REJECT.client;
     const minute = this.minutes.get(buf, start, timeE);
-    if (minute < 0) return REJECT.timestamp;
-    const status = statusCode(buf, statusS, statusE);
-    if (status === -1) return REJECT.status;
-
-    out.ip = ip;
-    out.minute = minute;
-    out.status = status;
-    if (this.decodeRequest) {
-      this.request.decode(buf, reqS, reqE, out);
-    } else {
-      out.method = null;
-      out.path = null;
-      out.host = null;
-    }
-    return null;
+    return this.emit(buf, out, clientS, clientE, minute, statusS, statusE, reqS, reqE);
   }
 }
 
