@@ -42,6 +42,13 @@
  *   10,000 IPv6 addresses fit an item. Written only by the reconciler.
  * - history: `HIST#<key>` | `<epoch ms:13 digits>#<kind>#<rule>` | at, kind
  *   (`block` | `unblock` | `expire`), key, rule, by, reason.
+ * - deploy records: `DEPLOY` | `<epoch ms:13 digits>#<request id>` | kind
+ *   (`Create` | `Update` | `Delete`, CloudFormation's request type), hash
+ *   (of the IP sets' properties), stack, at. Written by a custom resource
+ *   that depends on every IP set, so CloudFormation writes one after it has
+ *   updated (and so possibly emptied) the sets, on a deploy and on a
+ *   rollback alike. The reconciler reads them to tell a reset from a
+ *   person's removal.
  * - settings: `CONFIG` | `MODE` | mode, by, at (the pause/resume override).
  * - status: `STATUS` | `RECONCILE` | at, mode, ipSets (list of {name,
  *   version, size, capacity}), lagSeconds, tripped; `STATUS` | `INGEST` |
@@ -139,6 +146,14 @@ export function historyKey(
   rule: string | null,
 ): ItemKey {
   return { pk: historyPk(key), sk: `${pad(atMs, 13)}#${kind}#${rule ?? ''}` };
+}
+
+/** Partition of the deploy records. */
+export const DEPLOY_PK = 'DEPLOY';
+
+/** One deploy record. */
+export function deployKey(atMs: number, requestId: string): ItemKey {
+  return { pk: DEPLOY_PK, sk: `${pad(atMs, 13)}#${requestId}` };
 }
 
 /** The mode override set by `edgeban pause`/`resume`. */
