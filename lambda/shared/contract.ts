@@ -43,6 +43,18 @@ export const METRICS = {
   reconcileRetries: 'ReconcileRetries',
   circuitBreakerTrips: 'CircuitBreakerTrips',
   evictions: 'Evictions',
+  /** Addresses re-added after a reset (CloudFormation rewrite or a mass loss), per run. */
+  resets: 'Resets',
+  /** WAF calls answered with throttling (a delay, never an abort). */
+  wafThrottled: 'WafThrottled',
+  /** GetIPSet reads whose LockToken one of edgeban's own recent writes replaced. */
+  staleReads: 'StaleReads',
+  /** State writes refused because a newer reconciler's fencing token wrote the item. */
+  fencedWrites: 'FencedWrites',
+  /** Runs that reached their deadline with sets left to write (the next run continues). */
+  partialRuns: 'PartialRuns',
+  /** Runs that completed (a heartbeat for the stopped-reconciler alarm). */
+  reconcileRuns: 'ReconcileRuns',
 } as const;
 
 /** CloudWatch metric dimension names. `ipSet` carries the IP set's name on `IpSetSize`. */
