@@ -15,11 +15,10 @@ import {
   AccountPrincipal,
   type IPrincipal,
   PolicyStatement,
-  Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   BlockPublicAccess,
   Bucket,
@@ -31,11 +30,6 @@ import {
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
-import {
-  AwsCustomResource,
-  AwsCustomResourcePolicy,
-  PhysicalResourceId,
-} from 'aws-cdk-lib/custom-resources';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { parseConfig } from '../lambda/core/config';
@@ -46,7 +40,8 @@ import { EdgeBanMonitoring } from './edge-ban-monitoring';
 import { albRegion, EdgeBanWaf, type IpSetRef } from './edge-ban-waf';
 import { EdgebanFunction } from './edgeban-function';
 import { EdgeBanError } from './errors';
-import { acknowledgeCdkFunction, acknowledgeXray, wildcardResourceFinding } from './nag';
+import { LogDelivery } from './log-delivery';
+import { acknowledgeXray, wildcardResourceFinding } from './nag';
 
 /**
  * The `edgeban` config as written in `cdk.json` context: an object, or the
@@ -284,8 +279,8 @@ export class EdgeBan extends Construct {
       }),
     );
 
-    // Logging on, where asked.
-    this.enableLogging(config, prefix);
+    // Logging on, where asked (`Default`: the resources keep their logical ids).
+    new LogDelivery(this, 'Default', { config, bucket: this.logBucket });
 
     // Alarms and dashboard.
     this.alarmTopic = alarmTopic(this, config, props.alarmTopic);
@@ -389,106 +384,6 @@ export class EdgeBan extends Construct {
       }),
     );
     this.table.grantReadWriteData(role);
-  }
-
-  /** `logs.enableOn`: CloudFront legacy logging and ALB access logs to this bucket and prefix. */
-  private enableLogging(config: EdgebanConfig, prefix: string): void {
-    const distributions = config.logs.enableOn.filter((t) => !t.startsWith('arn:'));
-    const albs = config.logs.enableOn.filter((t) => t.startsWith('arn:'));
-    const stack = Stack.of(this);
-    const policy = this.logBucket.policy;
-
-    if (distributions.length > 0) {
-      const provider = AttachProvider.of(this);
-      provider.grant(
-        new PolicyStatement({
-          actions: ['cloudfront:GetDistributionConfig', 'cloudfront:UpdateDistribution'],
-          resources: distributions.map((d) =>
-            stack.formatArn({
-              service: 'cloudfront',
-              region: '',
-              resource: 'distribution',
-              resourceName: d,
-            }),
-          ),
-        }),
-      );
-      // CloudFront grants its log delivery account write access in the
-      // bucket ACL, with the caller's rights.
-      provider.grant(
-        new PolicyStatement({
-          actions: ['s3:GetBucketAcl', 's3:PutBucketAcl'],
-          resources: [this.logBucket.bucketArn],
-        }),
-      );
-      for (const d of distributions) {
-        const resource = provider.resource(this, `Logging${d}`, 'DistributionLogging', {
-          DistributionId: d,
-          // CloudFront legacy logging names the bucket by its global endpoint.
-          Bucket: `${this.logBucket.bucketName}.s3.amazonaws.com`,
-          Prefix: prefix,
-        });
-        if (policy !== undefined) resource.node.addDependency(policy);
-        resource.node.addDependency(this.logBucket);
-      }
-    }
-
-    if (albs.length === 0) return;
-    // ALB prefixes have no trailing slash; ALB adds `/AWSLogs/...` itself.
-    const albPrefix = prefix.replace(/\/+$/, '');
-    const logs = new LogGroup(this, 'AlbLoggingLogs', {
-      retention: RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const role = new Role(this, 'AlbLoggingRole', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'edgeban: switches ALB access logging to the edgeban bucket',
-    });
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [logs.logGroupArn],
-      }),
-    );
-    const attributes = (enabled: boolean) => [
-      { Key: 'access_logs.s3.enabled', Value: String(enabled) },
-      ...(enabled
-        ? [
-            { Key: 'access_logs.s3.bucket', Value: this.logBucket.bucketName },
-            { Key: 'access_logs.s3.prefix', Value: albPrefix },
-          ]
-        : []),
-    ];
-    for (const arn of albs) {
-      const lbId = arn.slice(arn.lastIndexOf('/') + 1);
-      const call = (enabled: boolean) => ({
-        service: 'ElasticLoadBalancingV2',
-        action: 'modifyLoadBalancerAttributes',
-        parameters: { LoadBalancerArn: arn, Attributes: attributes(enabled) },
-        physicalResourceId: PhysicalResourceId.of(`${arn}|logging`),
-      });
-      const resource = new AwsCustomResource(this, `AlbLogging${lbId}`, {
-        resourceType: 'Custom::EdgebanAlbLogging',
-        onCreate: call(true),
-        onUpdate: call(true),
-        // Logging goes off with the stack: the bucket may be gone next.
-        onDelete: call(false),
-        policy: AwsCustomResourcePolicy.fromStatements([
-          new PolicyStatement({
-            actions: ['elasticloadbalancing:ModifyLoadBalancerAttributes'],
-            resources: [arn],
-          }),
-        ]),
-        role,
-        logGroup: logs,
-        memorySize: 256,
-        timeout: Duration.minutes(2),
-        installLatestAwsSdk: false,
-      });
-      // ELB writes a test object when logging goes on: the policy must be there.
-      if (policy !== undefined) resource.node.addDependency(policy);
-    }
-    acknowledgeAwsCustomResource(stack);
   }
 
   private acknowledge(): void {
@@ -765,12 +660,4 @@ function acknowledgeFunction(fn: EdgebanFunction): void {
     { id: 'AwsSolutions-L1', reason },
     { id: 'Serverless-LambdaLatestVersion', reason },
   );
-}
-
-/** AwsCustomResource's singleton function is aws-cdk-lib's own code. */
-function acknowledgeAwsCustomResource(stack: Stack): void {
-  const id = `AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`;
-  const fn = stack.node.tryFindChild(id);
-  if (fn !== undefined)
-    acknowledgeCdkFunction(fn, 'the AwsCustomResource function', ['dlq', 'tracing']);
 }
