@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from './duration';
 import { parseCidr } from './ip';
-import type { BlockConfig, EdgebanConfig, Mode, Rule, Scope } from './types';
+import type { BlockConfig, EdgebanConfig, Mode, RealtimeConfig, Rule, Scope } from './types';
 
 /** Base error of this module: a config that cannot be used, as one line. */
 export class ConfigError extends Error {
@@ -36,6 +36,7 @@ export const DEFAULT_CONFIG_RAW = {
   ipSets: { ipv4: 1, ipv6: 1 },
   horizon: '24h',
   alarms: { lag: '90m' },
+  realtime: { distributionIds: [], samplingRate: 100, replaceExistingConfig: false },
 } as const;
 
 /** Rule counting prefixes when a rule sets none. */
@@ -468,6 +469,64 @@ function alarmsAt(value: unknown): EdgebanConfig['alarms'] {
   return alarms;
 }
 
+/**
+ * Most provisioned shards edgeban will ask for: Kinesis Data Streams'
+ * default shard quota per account in its largest regions.
+ */
+export const MAX_REALTIME_SHARDS = 500;
+
+function realtimeAt(value: unknown, scope: Scope, logs: EdgebanConfig['logs']): RealtimeConfig {
+  const o = objectAt(value, 'realtime', [
+    'distributionIds',
+    'samplingRate',
+    'shards',
+    'replaceExistingConfig',
+  ]);
+  const d = DEFAULT_CONFIG_RAW.realtime;
+  const distributionIds = stringListAt(
+    o.distributionIds,
+    'realtime.distributionIds',
+    'CloudFront distribution id',
+    (s) => DISTRIBUTION_ID.test(s),
+  );
+  // A sampled stream would undercount every client by the same factor:
+  // thresholds would silently mean something else.
+  const samplingRate = o.samplingRate ?? d.samplingRate;
+  if (samplingRate !== 100) {
+    fail('realtime.samplingRate', 'must be 100 (exact counts need every request)', samplingRate);
+  }
+  const replace = o.replaceExistingConfig ?? d.replaceExistingConfig;
+  if (typeof replace !== 'boolean') {
+    fail('realtime.replaceExistingConfig', 'must be true or false', replace);
+  }
+  if (scope === 'REGIONAL' && distributionIds.length > 0) {
+    fail(
+      'realtime.distributionIds',
+      'must be empty when scope is REGIONAL (real-time logs are CloudFront only)',
+      distributionIds,
+    );
+  }
+  // One source per distribution: its standard logs would count every request again.
+  distributionIds.forEach((id, i) => {
+    if (logs.enableOn.includes(id)) {
+      fail(
+        `realtime.distributionIds[${i}]`,
+        'must not also be in logs.enableOn (a distribution is counted from one source)',
+        id,
+      );
+    }
+  });
+  const out: Mutable<RealtimeConfig> = {
+    distributionIds,
+    samplingRate: 100,
+    replaceExistingConfig: replace,
+  };
+  if (o.shards !== undefined) {
+    out.shards = integerAt(o.shards, 'realtime.shards', 1, MAX_REALTIME_SHARDS);
+  }
+  return out;
+}
+
 const TOP_FIELDS = [
   'scope',
   'logs',
@@ -482,6 +541,7 @@ const TOP_FIELDS = [
   'ipSets',
   'horizon',
   'alarms',
+  'realtime',
 ] as const;
 
 /**
@@ -525,6 +585,7 @@ export function parseConfig(raw: unknown): EdgebanConfig {
   const ipSets = pairAt(c.ipSets, 'ipSets', d.ipSets, { ipv4: MAX_IP_SETS, ipv6: MAX_IP_SETS });
   const horizonSeconds = durationAt(c.horizon ?? d.horizon, 'horizon');
   const alarms = alarmsAt(c.alarms);
+  const realtime = realtimeAt(c.realtime, scope, logs);
 
   return {
     scope,
@@ -540,6 +601,7 @@ export function parseConfig(raw: unknown): EdgebanConfig {
     ipSets,
     horizonSeconds,
     alarms,
+    realtime,
   };
 }
 

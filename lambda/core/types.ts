@@ -69,6 +69,24 @@ export interface EdgebanConfig {
     readonly topicArn?: string;
     readonly lagSeconds: number;
   };
+  /** CloudFront real-time logs (DESIGN section 8). */
+  readonly realtime: RealtimeConfig;
+}
+
+/**
+ * The distributions counted from their real-time logs (a Kinesis data
+ * stream) instead of standard logs. Every other distribution is counted
+ * from its standard logs: a distribution has exactly one source.
+ */
+export interface RealtimeConfig {
+  /** Distributions whose cache behaviors get edgeban's real-time log config. */
+  readonly distributionIds: readonly string[];
+  /** Always 100: exact counts need every request. */
+  readonly samplingRate: 100;
+  /** Provisioned shards of the stream; undefined means on-demand capacity. */
+  readonly shards?: number;
+  /** Replace a real-time log config that edgeban did not attach. */
+  readonly replaceExistingConfig: boolean;
 }
 
 /** Log formats the engine reads. */

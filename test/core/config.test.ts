@@ -41,6 +41,7 @@ const DEFAULTS: EdgebanConfig = {
   ipSets: { ipv4: 1, ipv6: 1 },
   horizonSeconds: 86400,
   alarms: { lagSeconds: 90 * 60 },
+  realtime: { distributionIds: [], samplingRate: 100, replaceExistingConfig: false },
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'edgeban-config-'));
