@@ -7,16 +7,55 @@
  * and region, rotates the LockToken on every write, validates what the
  * real service validates, and injects the failures a careful writer has
  * to survive: optimistic-lock conflicts from a concurrent writer and
- * throttling, both seeded. Tests observe every call and every address
- * that was ever sent.
+ * throttling, both seeded. It also plays what AWS itself does to a
+ * pipeline, each behaviour switched on by an option and run on an injected
+ * clock so tests stay fast:
+ * - per-account request quotas per action name (`quotas`, see `waf/quotas.ts`);
+ * - reads that lag writes (`readLagMs`): GetIPSet and ListIPSets answer
+ *   the addresses and LockToken a set had that long ago. AWS documents
+ *   that changes take "from a few seconds to a number of minutes" to
+ *   propagate, not the shape of a stale answer; this is our model;
+ * - `WAFUnavailableEntityException` for a set created moments ago
+ *   (`unavailableAfterCreateMs`);
+ * - a CloudFormation update of a set ({@link WafEmulator.cloudFormationUpdate}),
+ *   which replaces its addresses with the template's list
+ *   (aws-waf-security-automations issue #233, "Updating the stack removes
+ *   configured IP set").
+ * Tests observe every call (with its time) and every address that was
+ * ever sent.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type CidrProblem, cidrProblem, type IpAddressVersion } from './cidr';
 import { closeServer, listenLoopback } from './loopback';
 import { seededRandom } from './rng';
+import {
+  ADDRESS_RULE,
+  Constraints,
+  DESCRIPTION_RULE,
+  headerValue,
+  ID_RULE,
+  InjectedFault,
+  invalidParameter,
+  LOCK_RULE,
+  MESSAGES,
+  NAME_RULE,
+  NEXT_MARKER,
+  nonexistent,
+  parseInput,
+  readBody,
+  SCOPE_RULE,
+  sendJson,
+  serialization,
+  VERSIONS,
+  WafEmulatorError,
+  WafServiceError,
+} from './waf/protocol';
+import { QuotaBuckets, type WafQuotas } from './waf/quotas';
 
 export type { IpAddressVersion } from './cidr';
+export { WafEmulatorError } from './waf/protocol';
+export { DEFAULT_QUOTAS, type WafQuotas } from './waf/quotas';
 
 /** `Scope` of a WAFv2 resource. */
 export type WafScope = 'CLOUDFRONT' | 'REGIONAL';
@@ -81,12 +120,61 @@ export interface WafEmulatorOptions {
   readonly rejectHostBits?: boolean;
   /** @default - no faults */
   readonly faults?: WafFaults;
+  /**
+   * The clock quotas, read lag and fresh-set unavailability run on: give
+   * the tests' simulated clock so they stay fast.
+   * @default - the wall clock
+   */
+  readonly clock?: WafClock;
+  /**
+   * Per-account request quotas: `true` for AWS's documented write quota
+   * and our read assumption ({@link DEFAULT_QUOTAS}), or the rates.
+   * @default - no quotas
+   */
+  readonly quotas?: boolean | WafQuotas;
+  /**
+   * Reads (GetIPSet, ListIPSets) answer what a set held this many
+   * milliseconds ago: its previous addresses and LockToken.
+   * @default 0 - reads are current
+   */
+  readonly readLagMs?: number;
+  /**
+   * GetIPSet, UpdateIPSet and DeleteIPSet of a set created less than this
+   * many milliseconds ago answer `WAFUnavailableEntityException`.
+   * @default 0 - a new set is usable at once
+   */
+  readonly unavailableAfterCreateMs?: number;
+}
+
+/** A source of the emulator's time (epoch milliseconds). */
+export interface WafClock {
+  now(): number;
+}
+
+/** What the emulator plays of AWS's own behaviour (see {@link WafEmulatorOptions}). */
+export interface WafRealism {
+  readonly quotas?: boolean | WafQuotas;
+  readonly readLagMs?: number;
+  readonly unavailableAfterCreateMs?: number;
+}
+
+/** The template side of a CloudFormation update of an IP set. */
+export interface CloudFormationUpdate {
+  /**
+   * The template's `Addresses`, which replace the set's.
+   * @default [] - what edgeban's stack declares
+   */
+  readonly addresses?: readonly string[];
+  /** The template's `Description`. @default - unchanged */
+  readonly description?: string;
 }
 
 /** One API call as the emulator saw it. */
 export interface WafCall {
   /** 1-based order of arrival. */
   readonly seq: number;
+  /** The emulator's clock when the call arrived, epoch ms. */
+  readonly at: number;
   readonly operation: string;
   readonly scope: string | null;
   readonly name: string | null;
@@ -140,203 +228,15 @@ export interface CreateIpSetInput {
 export interface WafCounters {
   readonly calls: number;
   readonly operations: Readonly<Record<string, { readonly ok: number; readonly error: number }>>;
-  readonly injected: { readonly throttle: number; readonly lockConflict: number };
+  readonly injected: {
+    readonly throttle: number;
+    readonly lockConflict: number;
+    /** Calls refused by the request quotas. */
+    readonly quota: number;
+    /** Calls refused as `WAFUnavailableEntityException` on a set just created. */
+    readonly unavailable: number;
+  };
 }
-
-/** Base error of this module, for misuse of the emulator's own API. */
-export class WafEmulatorError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WafEmulatorError';
-  }
-}
-
-/** A service error, serialised the way WAFv2 sends it. */
-class WafServiceError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly fields: Readonly<Record<string, string>> = {},
-    readonly status = 400,
-    /** Member holding the message: WAFInvalidParameterException uses `message`. */
-    readonly messageKey: 'Message' | 'message' = 'Message',
-  ) {
-    super(message);
-    this.name = 'WafServiceError';
-  }
-}
-
-const MESSAGES = {
-  nonexistent: 'AWS WAF couldn’t perform the operation because your resource doesn’t exist.',
-  lock:
-    'AWS WAF couldn’t save your changes because someone changed the resource after you ' +
-    'started to edit it. Reapply your changes.',
-  limits:
-    'AWS WAF couldn’t perform the operation because you exceeded your resource limit. ' +
-    'For example, the maximum number of WebACL objects that you can create for an Amazon Web ' +
-    'Services account.',
-  duplicate:
-    'AWS WAF couldn’t perform the operation because some resource in your request is a ' +
-    'duplicate of an existing one.',
-  associated:
-    'AWS WAF couldn’t perform the operation because your resource is being used by another ' +
-    'resource or it’s associated with another resource.',
-  badFormat: 'The parameter contains formatting that is not valid.',
-  badScope: 'The scope is not valid.',
-} as const;
-
-function nonexistent(): WafServiceError {
-  return new WafServiceError('WAFNonexistentItemException', MESSAGES.nonexistent);
-}
-
-function invalidParameter(field: string, parameter: string, reason: string): WafServiceError {
-  return new WafServiceError(
-    'WAFInvalidParameterException',
-    `Error reason: ${reason}, field: ${field}, parameter: ${parameter}`,
-    { Field: field, Parameter: parameter, Reason: reason },
-    400,
-    'message',
-  );
-}
-
-const ENTITY_NAME = /^[\w-]+$/;
-const ENTITY_ID = /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/;
-const DESCRIPTION = /^[\w+=:#@/\-,.][\w+=:#@/\-,.\s]+[\w+=:#@/\-,.]$/;
-const NEXT_MARKER = /.*\S.*/;
-const SCOPES = ['CLOUDFRONT', 'REGIONAL'] as const;
-const VERSIONS = ['IPV4', 'IPV6'] as const;
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
-
-interface StringRule {
-  readonly required?: boolean;
-  readonly min?: number;
-  readonly max?: number;
-  readonly pattern?: RegExp;
-  readonly values?: readonly string[];
-}
-
-/**
- * Checks members against the service model's constraints and throws one
- * `ValidationException` listing every violation, as the service does.
- */
-class Constraints {
-  private readonly errors: string[] = [];
-
-  constructor(private readonly input: Readonly<Record<string, unknown>>) {}
-
-  string(member: string, rule: StringRule): string | undefined {
-    const value = this.input[member];
-    if (value === undefined || value === null) {
-      if (rule.required) this.fail(member, null, 'Member must not be null');
-      return undefined;
-    }
-    if (typeof value !== 'string') throw serialization(`${member} must be a string`);
-    this.checkString(memberPath(member), value, rule);
-    return value;
-  }
-
-  strings(member: string, item: StringRule, required: boolean): string[] | undefined {
-    const value = this.input[member];
-    if (value === undefined || value === null) {
-      if (required) this.fail(member, null, 'Member must not be null');
-      return undefined;
-    }
-    if (!Array.isArray(value)) throw serialization(`${member} must be a list`);
-    const out: string[] = [];
-    value.forEach((v, i) => {
-      if (typeof v !== 'string') throw serialization(`${member} must hold strings`);
-      this.checkString(`${memberPath(member)}.${i + 1}.member`, v, item);
-      out.push(v);
-    });
-    return out;
-  }
-
-  integer(member: string, min: number, max: number): number | undefined {
-    const value = this.input[member];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'number' || !Number.isInteger(value)) {
-      throw serialization(`${member} must be an integer`);
-    }
-    if (value < min)
-      this.fail(member, value, `Member must have value greater than or equal to ${min}`);
-    if (value > max)
-      this.fail(member, value, `Member must have value less than or equal to ${max}`);
-    return value;
-  }
-
-  object(member: string, required: boolean): Record<string, unknown> | undefined {
-    const value = this.input[member];
-    if (value === undefined || value === null) {
-      if (required) this.fail(member, null, 'Member must not be null');
-      return undefined;
-    }
-    if (typeof value !== 'object' || Array.isArray(value)) {
-      throw serialization(`${member} must be a structure`);
-    }
-    return value as Record<string, unknown>;
-  }
-
-  /** Throws the collected violations, if any. */
-  done(): void {
-    const n = this.errors.length;
-    if (n === 0) return;
-    throw new WafServiceError(
-      'ValidationException',
-      `${n} validation error${n === 1 ? '' : 's'} detected: ${this.errors.join('; ')}`,
-    );
-  }
-
-  private checkString(path: string, value: string, rule: StringRule): void {
-    if (rule.values && !rule.values.includes(value)) {
-      this.errors.push(
-        `Value '${value}' at '${path}' failed to satisfy constraint: ` +
-          `Member must satisfy enum value set: [${rule.values.join(', ')}]`,
-      );
-      return;
-    }
-    if (rule.min !== undefined && value.length < rule.min) {
-      this.errors.push(
-        `Value '${value}' at '${path}' failed to satisfy constraint: ` +
-          `Member must have length greater than or equal to ${rule.min}`,
-      );
-    }
-    if (rule.max !== undefined && value.length > rule.max) {
-      this.errors.push(
-        `Value '${value}' at '${path}' failed to satisfy constraint: ` +
-          `Member must have length less than or equal to ${rule.max}`,
-      );
-    }
-    if (rule.pattern && !rule.pattern.test(value)) {
-      this.errors.push(
-        `Value '${value}' at '${path}' failed to satisfy constraint: ` +
-          `Member must satisfy regular expression pattern: ${rule.pattern.source}`,
-      );
-    }
-  }
-
-  private fail(member: string, value: unknown, constraint: string): void {
-    const shown = value === null ? 'null' : `'${String(value)}'`;
-    this.errors.push(
-      `Value ${shown} at '${memberPath(member)}' failed to satisfy constraint: ${constraint}`,
-    );
-  }
-}
-
-/** Coral names a member in messages with its first letter lower-cased. */
-function memberPath(member: string): string {
-  return member.charAt(0).toLowerCase() + member.slice(1);
-}
-
-function serialization(message: string): WafServiceError {
-  return new WafServiceError('SerializationException', message);
-}
-
-const NAME_RULE: StringRule = { required: true, min: 1, max: 128, pattern: ENTITY_NAME };
-const ID_RULE: StringRule = { required: true, min: 1, max: 36, pattern: ENTITY_ID };
-const LOCK_RULE: StringRule = { required: true, min: 1, max: 36, pattern: ENTITY_ID };
-const SCOPE_RULE: StringRule = { required: true, values: SCOPES };
-const DESCRIPTION_RULE: StringRule = { min: 1, max: 256, pattern: DESCRIPTION };
-const ADDRESS_RULE: StringRule = { min: 1, max: 50 };
 
 interface Partitioned {
   readonly name: string;
@@ -347,11 +247,22 @@ interface Partitioned {
   lockToken: string;
 }
 
+/** One state of a set, kept while a lagging read may still answer it. */
+interface IpSetVersion {
+  readonly at: number;
+  readonly addresses: readonly string[];
+  readonly lockToken: string;
+  readonly description: string | undefined;
+}
+
 interface StoredIpSet extends Partitioned {
   readonly version: IpAddressVersion;
   description: string | undefined;
   addresses: string[];
   updates: number;
+  readonly createdAt: number;
+  /** Oldest first; the last entry is the current state. */
+  history: IpSetVersion[];
 }
 
 interface StoredWebAcl extends Partitioned {
@@ -401,7 +312,11 @@ export class WafEmulator {
   private readonly submitted = new Set<string>();
   private readonly callLog: WafCall[] = [];
   private readonly operationCounts: Record<string, { ok: number; error: number }> = {};
-  private readonly injectedCounts = { throttle: 0, lockConflict: 0 };
+  private readonly injectedCounts = { throttle: 0, lockConflict: 0, quota: 0, unavailable: 0 };
+  private clock: WafClock;
+  private quotaBuckets: QuotaBuckets | null = null;
+  private readLagMs = 0;
+  private unavailableMs = 0;
   private activeFaults: WafFaults = {};
   private lockConflictsLeft = 0;
   private throttlesLeft = 0;
@@ -414,7 +329,9 @@ export class WafEmulator {
     this.maxAddresses = options.maxAddressesPerSet ?? MAX_ADDRESSES_PER_SET;
     this.maxSets = options.maxIpSetsPerScope ?? 100;
     this.rejectHostBits = options.rejectHostBits ?? true;
+    this.clock = options.clock ?? { now: () => Date.now() };
     this.setFaults(options.faults ?? {});
+    this.setRealism(options);
     this.handlers = {
       CreateIPSet: (i, c) => this.createIpSetCall(i, c),
       GetIPSet: (i, c) => this.getIpSetCall(i, c),
@@ -471,6 +388,72 @@ export class WafEmulator {
     this.lockConflictsLeft = faults.lockConflictNext ?? 0;
     this.throttlesLeft = faults.throttleNext ?? 0;
     this.random = seededRandom(faults.seed ?? 1);
+  }
+
+  /**
+   * Replaces what the emulator plays of AWS's own behaviour: quotas, read
+   * lag, fresh-set unavailability. Absent fields turn that behaviour off.
+   * The buckets start full.
+   */
+  setRealism(realism: WafRealism): void {
+    for (const [key, ms] of [
+      ['readLagMs', realism.readLagMs],
+      ['unavailableAfterCreateMs', realism.unavailableAfterCreateMs],
+    ] as const) {
+      if (ms !== undefined && !(Number.isFinite(ms) && ms >= 0)) {
+        throw new WafEmulatorError(`${key} must be a number of ms >= 0, got ${ms}`);
+      }
+    }
+    const quotas = realism.quotas === true ? {} : realism.quotas || null;
+    try {
+      this.quotaBuckets = quotas === null ? null : new QuotaBuckets(quotas);
+    } catch (err) {
+      throw asEmulatorError(err);
+    }
+    this.readLagMs = realism.readLagMs ?? 0;
+    this.unavailableMs = realism.unavailableAfterCreateMs ?? 0;
+  }
+
+  /** What the emulator plays of AWS's own behaviour now. */
+  realism(): {
+    quotas: WafQuotas | null;
+    readLagMs: number;
+    unavailableAfterCreateMs: number;
+  } {
+    return {
+      quotas: this.quotaBuckets?.settings() ?? null,
+      readLagMs: this.readLagMs,
+      unavailableAfterCreateMs: this.unavailableMs,
+    };
+  }
+
+  /** Moves the emulator onto another clock (a simulated one, in tests). */
+  setClock(clock: WafClock): void {
+    this.clock = clock;
+  }
+
+  /** The emulator's time, epoch ms. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /**
+   * The most calls of `operation` that arrived within any `windowMs`
+   * (inclusive of both ends minus one ms), on the emulator's clock.
+   * @param outcome `ok` counts accepted calls only; `sent` every call that reached it
+   */
+  peakRate(operation: string, windowMs = 1000, outcome: 'ok' | 'sent' = 'sent'): number {
+    const times = this.callLog
+      .filter((c) => c.operation === operation && (outcome === 'sent' || c.ok))
+      .map((c) => c.at)
+      .sort((a, b) => a - b);
+    let best = 0;
+    let start = 0;
+    for (let end = 0; end < times.length; end++) {
+      while ((times[end] ?? 0) - (times[start] ?? 0) >= windowMs) start++;
+      best = Math.max(best, end - start + 1);
+    }
+    return best;
   }
 
   /** Turns every fault off. */
@@ -567,8 +550,31 @@ export class WafEmulator {
     } catch (err) {
       throw asEmulatorError(err);
     }
-    set.addresses = [...addresses];
-    set.lockToken = randomUUID();
+    this.commit(set, [...addresses], set.description);
+    return set.lockToken;
+  }
+
+  /**
+   * Updates a set the way CloudFormation does when its `AWS::WAFv2::IPSet`
+   * resource changes: the addresses become the template's list (empty for
+   * edgeban's stack), the LockToken rotates. Not a call through the API:
+   * no quota, no call log entry.
+   * @returns the new LockToken
+   */
+  cloudFormationUpdate(ref: IpSetRef, template: CloudFormationUpdate = {}): string {
+    const set = this.findIpSet(ref);
+    const addresses = [...(template.addresses ?? [])];
+    try {
+      this.checkAddresses(set.version, addresses);
+      if (template.description !== undefined) {
+        const c = new Constraints({ Description: template.description });
+        c.string('Description', DESCRIPTION_RULE);
+        c.done();
+      }
+    } catch (err) {
+      throw asEmulatorError(err);
+    }
+    this.commit(set, addresses, template.description ?? set.description);
     return set.lockToken;
   }
 
@@ -582,7 +588,12 @@ export class WafEmulator {
     for (const key of Object.keys(this.operationCounts)) delete this.operationCounts[key];
     this.injectedCounts.throttle = 0;
     this.injectedCounts.lockConflict = 0;
+    this.injectedCounts.quota = 0;
+    this.injectedCounts.unavailable = 0;
     this.clearFaults();
+    // Full buckets, same settings.
+    const realism = this.realism();
+    this.setRealism({ ...realism, quotas: realism.quotas ?? false });
   }
 
   /** Stops the server and drops its connections. */
@@ -627,6 +638,11 @@ export class WafEmulator {
       if (!handler) throw new WafServiceError('UnknownOperationException', 'Unknown operation');
       this.maybeThrottle(operation);
       const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(authorization)?.[1] ?? 'us-east-1';
+      if (this.quotaBuckets && !this.quotaBuckets.take(region, operation, this.now())) {
+        this.injectedCounts.quota++;
+        // The shape a throttled caller gets (aws-waf-security-automations issue #152).
+        throw new InjectedFault('ThrottlingException', 'Rate exceeded');
+      }
       const output = handler(input, { region });
       this.record(operation, input, null, false);
       sendJson(res, 200, output, requestId);
@@ -666,6 +682,7 @@ export class WafEmulator {
             ipSets: this.ipSets(),
             webAcls: [...this.webAclsById.values()].map((w) => ({ name: w.name, arn: w.arn })),
             faults: this.faults(),
+            realism: this.realism(),
             counters: this.counters(),
           },
         ];
@@ -690,6 +707,29 @@ export class WafEmulator {
           throw new WafEmulatorError('addresses must be a list of strings');
         }
         return [200, { lockToken: this.setAddresses(input as IpSetRef, addresses as string[]) }];
+      }
+      case 'POST /__admin/realism':
+        this.setRealism(input as WafRealism);
+        return [200, { realism: this.realism() }];
+      case 'GET /__admin/realism':
+        return [200, { realism: this.realism() }];
+      case 'POST /__admin/ip-sets/cloudformation-update': {
+        const addresses = input.addresses;
+        if (
+          addresses !== undefined &&
+          (!Array.isArray(addresses) || addresses.some((a) => typeof a !== 'string'))
+        ) {
+          throw new WafEmulatorError('addresses must be a list of strings');
+        }
+        const description = input.description;
+        if (description !== undefined && typeof description !== 'string') {
+          throw new WafEmulatorError('description must be a string');
+        }
+        const lockToken = this.cloudFormationUpdate(input as IpSetRef, {
+          ...(addresses === undefined ? {} : { addresses: addresses as string[] }),
+          ...(description === undefined ? {} : { description }),
+        });
+        return [200, { lockToken }];
       }
       case 'POST /__admin/reset':
         this.reset();
@@ -724,7 +764,7 @@ export class WafEmulator {
     }
     if (!hit) return;
     // A concurrent writer got there first: its write rotated the token.
-    set.lockToken = randomUUID();
+    this.commit(set, set.addresses, set.description);
     this.injectedCounts.lockConflict++;
     throw new InjectedFault('WAFOptimisticLockException', MESSAGES.lock);
   }
@@ -738,6 +778,7 @@ export class WafEmulator {
     const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
     this.callLog.push({
       seq: this.callLog.length + 1,
+      at: this.now(),
       operation,
       scope: text(input.Scope),
       name: text(input.Name),
@@ -787,6 +828,8 @@ export class WafEmulator {
     }
     this.checkAddresses(version, addresses);
     const id = randomUUID();
+    const lockToken = randomUUID();
+    const at = this.now();
     const set: StoredIpSet = {
       name,
       id,
@@ -796,8 +839,10 @@ export class WafEmulator {
       version,
       description,
       addresses: [...addresses],
-      lockToken: randomUUID(),
+      lockToken,
       updates: 0,
+      createdAt: at,
+      history: [{ at, addresses: [...addresses], lockToken, description }],
     };
     this.ipSetsById.set(id, set);
     if (fromApi) for (const a of addresses) this.written.add(a);
@@ -810,17 +855,18 @@ export class WafEmulator {
     const scope = c.string('Scope', SCOPE_RULE) as WafScope | undefined;
     const id = c.string('Id', ID_RULE);
     c.done();
-    const set = this.lookup(this.ipSetsById, scope, name, id, ctx);
+    const set = this.usable(this.lookup(this.ipSetsById, scope, name, id, ctx));
+    const seen = this.visible(set);
     return {
       IPSet: {
         Name: set.name,
         Id: set.id,
         ARN: set.arn,
-        Description: set.description,
+        Description: seen.description,
         IPAddressVersion: set.version,
-        Addresses: [...set.addresses],
+        Addresses: [...seen.addresses],
       },
-      LockToken: set.lockToken,
+      LockToken: seen.lockToken,
     };
   }
 
@@ -835,16 +881,14 @@ export class WafEmulator {
     c.done();
     if (!addresses) throw serialization('missing members');
     for (const a of addresses) this.submitted.add(a);
-    const set = this.lookup(this.ipSetsById, scope, name, id, ctx);
+    const set = this.usable(this.lookup(this.ipSetsById, scope, name, id, ctx));
     this.checkAddresses(set.version, addresses);
     if (lockToken !== set.lockToken) {
       throw new WafServiceError('WAFOptimisticLockException', MESSAGES.lock);
     }
     this.maybeLockConflict(set);
     // UpdateIPSet replaces every mutable member: an absent Description clears it.
-    set.addresses = [...addresses];
-    set.description = description;
-    set.lockToken = randomUUID();
+    this.commit(set, [...addresses], description);
     set.updates++;
     for (const a of addresses) this.written.add(a);
     return { NextLockToken: set.lockToken };
@@ -857,7 +901,7 @@ export class WafEmulator {
     const id = c.string('Id', ID_RULE);
     const lockToken = c.string('LockToken', LOCK_RULE);
     c.done();
-    const set = this.lookup(this.ipSetsById, scope, name, id, ctx);
+    const set = this.usable(this.lookup(this.ipSetsById, scope, name, id, ctx));
     if (lockToken !== set.lockToken) {
       throw new WafServiceError('WAFOptimisticLockException', MESSAGES.lock);
     }
@@ -1014,10 +1058,52 @@ export class WafEmulator {
     const next = start < 0 ? undefined : all[start + limit];
     return {
       NextMarker: next?.name,
-      [member]: page.map((r) =>
-        summary(r, 'spec' in r ? (r.spec.Description as string | undefined) : r.description),
-      ),
+      [member]: page.map((r) => {
+        if ('spec' in r) return summary(r, r.spec.Description as string | undefined);
+        const seen = this.visible(r);
+        return { ...summary(r, seen.description), LockToken: seen.lockToken };
+      }),
     };
+  }
+
+  /** Makes `addresses` a set's current state under a new LockToken, kept for lagging reads. */
+  private commit(set: StoredIpSet, addresses: string[], description: string | undefined): void {
+    set.addresses = addresses;
+    set.description = description;
+    set.lockToken = randomUUID();
+    const at = this.now();
+    set.history.push({ at, addresses: [...addresses], lockToken: set.lockToken, description });
+    // Keep the newest state a lagging read can still see, and everything after it.
+    const horizon = at - this.readLagMs;
+    let keepFrom = 0;
+    for (let i = 0; i < set.history.length; i++) {
+      if ((set.history[i]?.at ?? 0) <= horizon) keepFrom = i;
+    }
+    if (keepFrom > 0) set.history = set.history.slice(keepFrom);
+  }
+
+  /** What a read sees: the newest state at least `readLagMs` old (the oldest kept, if none). */
+  private visible(set: StoredIpSet): IpSetVersion {
+    const current: IpSetVersion = {
+      at: this.now(),
+      addresses: set.addresses,
+      lockToken: set.lockToken,
+      description: set.description,
+    };
+    if (this.readLagMs <= 0) return current;
+    const horizon = this.now() - this.readLagMs;
+    let seen = set.history[0] ?? current;
+    for (const v of set.history) if (v.at <= horizon) seen = v;
+    return seen;
+  }
+
+  /** A set created moments ago is not usable yet. */
+  private usable(set: StoredIpSet): StoredIpSet {
+    if (this.unavailableMs > 0 && this.now() - set.createdAt < this.unavailableMs) {
+      this.injectedCounts.unavailable++;
+      throw new InjectedFault('WAFUnavailableEntityException', MESSAGES.unavailable);
+    }
+    return set;
   }
 
   private lookup<T extends Partitioned>(
@@ -1083,9 +1169,6 @@ export class WafEmulator {
   }
 }
 
-/** A fault the emulator chose to inject (logged as such). */
-class InjectedFault extends WafServiceError {}
-
 function summary(r: Partitioned, description: string | undefined): Record<string, unknown> {
   return { Name: r.name, Id: r.id, Description: description, LockToken: r.lockToken, ARN: r.arn };
 }
@@ -1127,53 +1210,4 @@ function compare(a: string, b: string): number {
 function asEmulatorError(err: unknown): Error {
   if (err instanceof WafServiceError) return new WafEmulatorError(`${err.type}: ${err.message}`);
   return err instanceof Error ? err : new WafEmulatorError(String(err));
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function parseInput(body: Buffer): Record<string, unknown> {
-  if (body.length === 0) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw serialization('request body is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw serialization('request body must be a JSON object');
-  }
-  return parsed as Record<string, unknown>;
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new WafEmulatorError('request body too large');
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  payload: unknown,
-  requestId?: string,
-  errorType?: string,
-): void {
-  const body = Buffer.from(JSON.stringify(payload));
-  const headers: Record<string, string | number> = {
-    'content-type': requestId ? 'application/x-amz-json-1.1' : 'application/json',
-    'content-length': body.length,
-  };
-  if (requestId) headers['x-amzn-requestid'] = requestId;
-  if (errorType) headers['x-amzn-errortype'] = errorType;
-  res.writeHead(status, headers);
-  res.end(body);
 }

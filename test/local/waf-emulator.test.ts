@@ -354,6 +354,7 @@ describe('WafEmulator observation', () => {
     expect(waf.calls()).toEqual([
       {
         seq: 1,
+        at: expect.any(Number),
         operation: 'CreateIPSet',
         scope: 'CLOUDFRONT',
         name: 'logged',
