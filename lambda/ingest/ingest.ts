@@ -40,44 +40,24 @@
  * (`test/ingest/measure-cost.ts`).
  */
 import { type Readable, Transform } from 'node:stream';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, NoSuchKey, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { Series } from '../core/decide';
-import { emptyPairState, evaluateSeries } from '../core/decide';
-import { Engine, ruleTiming } from '../core/engine';
+import { Engine } from '../core/engine';
 import type { Guard } from '../core/guard';
-import type { EdgebanConfig, FileScan, LogFormat, Rule } from '../core/types';
+import type { EdgebanConfig, FileScan, LogFormat } from '../core/types';
 import { METRICS } from '../shared/contract';
+import { ledgerKey } from '../shared/schema';
+import { mapLimit, objectId } from '../state/counts';
 import {
-  activeKey,
-  boundSlotMinutes,
-  historyKey,
-  INGEST_STATUS_KEY,
-  ledgerKey,
-} from '../shared/schema';
-import {
-  addBound,
-  type BoundSlot,
-  type BoundTable,
-  type BucketTotals,
-  boundBucket,
-  boundId,
-  countItems,
-  mapLimit,
-  objectId,
-  putItems,
-  readBounds,
-  readPairSeries,
-} from '../state/counts';
-import { readPairState, updatePairState } from '../state/pairs';
+  commitPairs,
+  horizonMinute,
+  raiseIngestStatus,
+  type TouchedPair,
+  touchedPairs,
+} from './commit';
+
+export { horizonMinute, maxWindowSum, pairBound, pairSlots } from './commit';
 
 /** Base error of this module. */
 export class IngestError extends Error {
@@ -180,92 +160,6 @@ export type IngestResult = { readonly duplicate: true } | ObjectReport;
 const noopLogger: IngestLogger = { info() {}, warn() {}, error() {} };
 const noopMetrics: IngestMetrics = { addMetric() {} };
 
-/** Longest rule window in minutes. */
-function longestWindow(config: EdgebanConfig): number {
-  let w = 1;
-  for (const rule of config.rules) w = Math.max(w, rule.windowMinutes);
-  return w;
-}
-
-/**
- * The first minute that still counts live: a minute that starts more than
- * the longest window plus `horizon` before `nowMs` is stale.
- */
-export function horizonMinute(config: EdgebanConfig, nowMs: number): number {
-  const limit = nowMs / 1000 - longestWindow(config) * 60 - config.horizonSeconds;
-  return Math.ceil(limit / 60);
-}
-
-/** Largest sum of `windowMinutes` consecutive minutes of an ascending series. */
-export function maxWindowSum(series: Series, windowMinutes: number): number {
-  let best = 0;
-  let sum = 0;
-  let tail = 0;
-  for (let i = 0; i < series.minutes.length; i++) {
-    const m = series.minutes[i]!;
-    sum += series.counts[i]!;
-    while (series.minutes[tail]! <= m - windowMinutes) sum -= series.counts[tail++]!;
-    if (sum > best) best = sum;
-  }
-  return best;
-}
-
-/**
- * The bound slots a pair's evaluation depends on: its minutes widened by
- * the window on both sides, in slots of `slotMinutes`.
- */
-export function pairSlots(
-  series: Series,
-  windowMinutes: number,
-  slotMinutes: number,
-): { from: number; to: number } {
-  const first = series.minutes[0]!;
-  const last = series.minutes[series.minutes.length - 1]!;
-  return {
-    from: Math.floor((first - windowMinutes + 1) / slotMinutes),
-    to: Math.floor((last + windowMinutes - 1) / slotMinutes),
-  };
-}
-
-/**
- * An upper bound of every window sum a pair can reach at the minutes this
- * object touched: its own largest window sum, plus what all other objects
- * counted for keys of the pair's bound bucket in the slots the windows
- * cover. Bounds only ever over-count (a retried object adds its totals
- * again), so `bound <= threshold` proves the pair cannot fire, and a pair
- * that has fired before keeps its peak (which is over the threshold).
- *
- * @param bounds every object's totals (read after this object's were added)
- * @param own this object's totals
- */
-export function pairBound(
-  series: Series,
-  windowMinutes: number,
-  bucket: number,
-  ruleName: string,
-  bounds: BoundTable,
-  own: BoundTable,
-): number {
-  let bound = maxWindowSum(series, windowMinutes);
-  const slotMinutes = boundSlotMinutes(windowMinutes);
-  const { from, to } = pairSlots(series, windowMinutes, slotMinutes);
-  for (let slot = from; slot <= to; slot++) {
-    const id = boundId(ruleName, slot);
-    const all = bounds.get(id)?.get(bucket) ?? 0;
-    const mine = own.get(id)?.get(bucket) ?? 0;
-    bound += Math.max(0, all - mine);
-  }
-  return bound;
-}
-
-/** A pair with counts in this object. */
-interface TouchedPair {
-  readonly rule: Rule;
-  readonly ruleIndex: number;
-  readonly key: string;
-  readonly series: Series;
-}
-
 function quoteEtag(etag: string): string {
   return etag.startsWith('"') ? etag : `"${etag}"`;
 }
@@ -357,7 +251,7 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
   const { ddb, tableName, config } = deps;
   const logger = deps.logger ?? noopLogger;
   const metrics = deps.metrics ?? noopMetrics;
-  const concurrency = deps.concurrency ?? 16;
+  const _concurrency = deps.concurrency ?? 16;
   const where = { bucket: ref.bucket, key: ref.key, etag: ref.etag };
   let writes = 0;
   let reads = 1;
@@ -395,18 +289,9 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
     scan = await scanBody(engine, ref, opened.body, opened.length);
   }
 
-  const touched: TouchedPair[] = [];
+  let touched: TouchedPair[] = [];
   if (scan.skipped === null) {
-    for (const pair of engine.pairs()) {
-      // A CIDR key that overlaps a guarded range can never get a decision: its counts are moot.
-      if (pair.key.includes('/') && deps.guard.overlapsGuarded(pair.key) !== null) continue;
-      touched.push({
-        rule: config.rules[pair.ruleIndex]!,
-        ruleIndex: pair.ruleIndex,
-        key: pair.key,
-        series: { minutes: pair.counts.minutes, counts: pair.counts.counts },
-      });
-    }
+    touched = touchedPairs(engine, config, deps.guard);
   } else {
     logger.info('skipping object that is not an access log we read', {
       ...where,
@@ -414,147 +299,18 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
     });
   }
 
-  // Steps 3 and 4: this object's counts and bound totals.
-  const id = objectId(ref.bucket, ref.key, ref.etag);
-  const wMax = longestWindow(config);
-  const items: Record<string, unknown>[] = [];
-  const own: BoundTable = new Map();
-  const ownSlots = new Map<string, BoundSlot>();
-  for (const p of touched) {
-    const w = p.rule.windowMinutes;
-    const exp = (hour: number): number =>
-      (hour + 1) * 3600 + (w + wMax) * 60 + config.horizonSeconds;
-    items.push(...countItems(p.rule.name, p.key, p.series, id, exp));
-    const bucket = boundBucket(p.key);
-    const slotMinutes = boundSlotMinutes(w);
-    for (let i = 0; i < p.series.minutes.length; i++) {
-      const slot = Math.floor(p.series.minutes[i]! / slotMinutes);
-      const bid = boundId(p.rule.name, slot);
-      let totals: BucketTotals | undefined = own.get(bid);
-      if (totals === undefined) {
-        totals = new Map();
-        own.set(bid, totals);
-        ownSlots.set(bid, { rule: p.rule.name, slotMinutes, slot });
-      }
-      totals.set(bucket, (totals.get(bucket) ?? 0) + p.series.counts[i]!);
-    }
-  }
-  writes += await putItems(ddb, tableName, items, concurrency);
-  await mapLimit([...ownSlots.entries()], concurrency, async ([bid, where]) => {
-    // The slot matters while a window that covers it can still gain requests.
-    const exp = (where.slot + 1) * where.slotMinutes * 60 + wMax * 60 + config.horizonSeconds;
-    await addBound(ddb, tableName, where, own.get(bid)!, exp);
-  });
-  writes += ownSlots.size;
-
-  const wanted = new Map<string, BoundSlot>();
-  for (const p of touched) {
-    const slotMinutes = boundSlotMinutes(p.rule.windowMinutes);
-    const { from, to } = pairSlots(p.series, p.rule.windowMinutes, slotMinutes);
-    for (let slot = from; slot <= to; slot++) {
-      wanted.set(boundId(p.rule.name, slot), { rule: p.rule.name, slotMinutes, slot });
-    }
-  }
-  const bounds =
-    wanted.size > 0 ? await readBounds(ddb, tableName, [...wanted.values()]) : new Map();
-  reads += Math.ceil(wanted.size / 100);
-  const candidates = touched.filter(
-    (p) =>
-      pairBound(p.series, p.rule.windowMinutes, boundBucket(p.key), p.rule.name, bounds, own) >
-      p.rule.threshold,
+  // Steps 3 to 6: counts, bounds, windows, decisions, the reconciler told.
+  const committed = await commitPairs(
+    deps,
+    objectId(ref.bucket, ref.key, ref.etag),
+    touched,
+    nowMs,
   );
-
-  // Steps 5 and 6: evaluate, record, tell the reconciler.
+  writes += committed.writes;
+  reads += committed.reads;
   const nowSec = Math.floor(nowMs / 1000);
-  const decisionTime = (): number => Math.floor(deps.now() / 1000);
-  let decisions = 0;
-  let changedBlocks = 0;
-  await mapLimit(candidates, concurrency, async (p) => {
-    const w = p.rule.windowMinutes;
-    const first = p.series.minutes[0]!;
-    const last = p.series.minutes[p.series.minutes.length - 1]!;
-    const merged = await readPairSeries(
-      ddb,
-      tableName,
-      p.rule.name,
-      p.key,
-      first - w + 1,
-      last + w - 1,
-    );
-    reads++;
-    const timing = ruleTiming(p.rule, config);
-    const consider = (m: number): boolean => m >= first && m <= last + w - 1;
-    // The exact sums, before any state: at or under the threshold nothing can fire, and a pair
-    // that fired before already holds a larger peak, so its state needs no read. A redelivery
-    // after a crash sees the same sums, so it still reaches the ACTIVE repair below.
-    const probe = emptyPairState();
-    evaluateSeries(merged, timing, config.block, probe, { decisionTime, consider });
-    if (probe.peak <= p.rule.threshold) return;
-    let created = 0;
-    const update = await updatePairState(ddb, tableName, p.rule.name, p.key, ({ state }) => {
-      const before = JSON.stringify(state);
-      created = evaluateSeries(merged, timing, config.block, state, { decisionTime, consider });
-      // A pair that never fired needs no state item: its peak matters only once it fires.
-      if (state.firstExceeded === null || JSON.stringify(state) === before) return null;
-      return { windowMinutes: w };
-    });
-    reads += 1 + update.conflicts;
-    if (update.changed) writes += 1 + update.conflicts;
-    decisions += created;
-    const latest = update.state.blocks[update.state.blocks.length - 1];
-    if (latest === undefined || latest.until <= nowSec || update.state.firstExceeded === null) {
-      return;
-    }
-    const newBlocks = update.state.blocks.slice(update.state.blocks.length - created);
-    // History first: a crash before the ACTIVE item is repaired by the next delivery below.
-    for (const b of newBlocks) {
-      await putHistory(ddb, tableName, p, b.start, update.state.peak, b.offence);
-      writes++;
-    }
-    const active = {
-      ...activeKey(p.key, p.rule.name),
-      key: p.key,
-      rule: p.rule.name,
-      source: 'rule',
-      start: latest.start,
-      until: latest.until,
-      offences: latest.offence,
-      peak: update.state.peak,
-      window: w,
-      firstExceeded: update.state.firstExceeded,
-      reason: `${update.state.peak} requests in ${w}m over threshold ${p.rule.threshold}`,
-      by: 'edgeban',
-      v: update.version,
-    };
-    const old = await ddb.send(
-      new PutCommand({ TableName: tableName, Item: active, ReturnValues: 'ALL_OLD' }),
-    );
-    writes++;
-    const prev = old.Attributes;
-    const differs =
-      prev === undefined || prev.until !== latest.until || prev.start !== latest.start;
-    if (differs) {
-      changedBlocks++;
-      if (created === 0) {
-        // The state held this block but its ACTIVE item was missing: a crash came between them.
-        await putHistory(ddb, tableName, p, latest.start, update.state.peak, latest.offence);
-        writes++;
-      }
-    }
-    // An unblock may have landed between the state write and the ACTIVE put: undo the put then.
-    const after = await readPairState(ddb, tableName, p.rule.name, p.key);
-    reads++;
-    const now = after.state.blocks[after.state.blocks.length - 1];
-    if (after.version !== update.version && (now === undefined || now.until <= nowSec)) {
-      await deleteActiveIfVersion(ddb, tableName, p.key, p.rule.name, update.version);
-      writes++;
-    }
-  });
-  if (changedBlocks > 0) await deps.notifyReconciler();
 
   // Step 7: the ledger, last; then the ingest status.
-  const pairs = new Set<string>();
-  for (const item of items) pairs.add(String(item.pk));
   const ledgerItem: Record<string, unknown> = {
     ...ledger,
     bucket: ref.bucket,
@@ -567,9 +323,9 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
     skipped: scan.skipped,
     damaged: scan.damaged,
     firstRejected: scan.firstRejected,
-    pairs: pairs.size,
-    evaluated: candidates.length,
-    decisions,
+    pairs: committed.pairs,
+    evaluated: committed.evaluated,
+    decisions: committed.decisions,
     at: nowSec,
   };
   if (ref.size !== undefined) ledgerItem.size = ref.size;
@@ -597,7 +353,7 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
   metrics.addMetric(METRICS.lines, 'Count', scan.lines);
   metrics.addMetric(METRICS.rejected, 'Count', scan.rejected);
   metrics.addMetric(METRICS.stale, 'Count', engine.stale);
-  metrics.addMetric(METRICS.decisions, 'Count', decisions);
+  metrics.addMetric(METRICS.decisions, 'Count', committed.decisions);
   if (scan.maxMinute !== null) {
     metrics.addMetric(
       METRICS.lagSeconds,
@@ -614,83 +370,12 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
     stale: engine.stale,
     skipped: scan.skipped,
     damaged: scan.damaged,
-    pairs: pairs.size,
-    evaluated: candidates.length,
-    decisions,
+    pairs: committed.pairs,
+    evaluated: committed.evaluated,
+    decisions: committed.decisions,
     writes,
     reads,
   };
-}
-
-async function putHistory(
-  ddb: DynamoDBDocumentClient,
-  tableName: string,
-  p: TouchedPair,
-  start: number,
-  peak: number,
-  offence: number,
-): Promise<void> {
-  await ddb.send(
-    new PutCommand({
-      TableName: tableName,
-      Item: {
-        ...historyKey(p.key, start * 1000, 'block', p.rule.name),
-        at: start,
-        kind: 'block',
-        key: p.key,
-        rule: p.rule.name,
-        by: 'edgeban',
-        reason: `rule ${p.rule.name}: ${peak} requests in ${p.rule.windowMinutes}m over threshold ${p.rule.threshold}, offence ${offence}`,
-      },
-    }),
-  );
-}
-
-async function deleteActiveIfVersion(
-  ddb: DynamoDBDocumentClient,
-  tableName: string,
-  key: string,
-  rule: string,
-  version: number,
-): Promise<void> {
-  try {
-    await ddb.send(
-      new DeleteCommand({
-        TableName: tableName,
-        Key: activeKey(key, rule),
-        ConditionExpression: '#v = :v',
-        ExpressionAttributeNames: { '#v': 'v' },
-        ExpressionAttributeValues: { ':v': version },
-      }),
-    );
-  } catch (err) {
-    if (!(err instanceof ConditionalCheckFailedException)) throw err;
-  }
-}
-
-/** Moves the newest ingested minute forward, never back. @returns whether it moved */
-async function raiseIngestStatus(
-  ddb: DynamoDBDocumentClient,
-  tableName: string,
-  minute: number,
-  nowSec: number,
-): Promise<boolean> {
-  try {
-    await ddb.send(
-      new UpdateCommand({
-        TableName: tableName,
-        Key: INGEST_STATUS_KEY,
-        UpdateExpression: 'SET newestMinute = :m, #at = :at',
-        ConditionExpression: 'attribute_not_exists(newestMinute) OR newestMinute < :m',
-        ExpressionAttributeNames: { '#at': 'at' },
-        ExpressionAttributeValues: { ':m': minute, ':at': nowSec },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
-    throw err;
-  }
 }
 
 /** Decodes an object key as S3 writes it in event notifications (form encoding). */
