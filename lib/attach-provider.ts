@@ -39,8 +39,10 @@ export class AttachProvider extends Construct {
       entry: 'attach/handler.ts',
       description: 'edgeban: web ACL on CloudFront distributions, their logging, S3 to EventBridge',
       memorySize: 256,
-      // Up to five read-modify-write rounds of CloudFront calls with backoff.
-      timeout: Duration.minutes(2),
+      // Up to five read-modify-write rounds of CloudFront calls with backoff,
+      // and up to about 110 s of waiting for a new web ACL to reach
+      // CloudFront (lambda/attach/distribution.ts, `Retries`).
+      timeout: Duration.minutes(5),
     });
     const frameworkLogs = new LogGroup(this, 'FrameworkLogs', {
       retention: RetentionDays.ONE_MONTH,
@@ -71,6 +73,51 @@ export class AttachProvider extends Construct {
   /** Lets the handler make these calls. */
   grant(statement: PolicyStatement): void {
     this.handler.role.addToPrincipalPolicy(statement);
+  }
+
+  /**
+   * Lets the handler set the web ACL of these distributions with
+   * CloudFront's AssociateDistributionWebACL / DisassociateDistributionWebACL
+   * (see `lambda/attach/web-acl.ts`), reading each config for its web ACL
+   * and ETag. AssociateDistributionWebACL also authorizes
+   * `cloudfront:GetVpcOrigin` for a distribution with VPC origins (Service
+   * Authorization Reference for CloudFront); which VPC origins a
+   * distribution uses is only known at deploy time, so that read-only
+   * action is granted on this account's VPC origins.
+   */
+  grantDistributionWebAcl(distributionIds: readonly string[]): void {
+    const stack = Stack.of(this);
+    this.grant(
+      new PolicyStatement({
+        actions: [
+          'cloudfront:AssociateDistributionWebACL',
+          'cloudfront:DisassociateDistributionWebACL',
+          'cloudfront:GetDistributionConfig',
+        ],
+        resources: distributionIds.map((id) =>
+          stack.formatArn({
+            service: 'cloudfront',
+            region: '',
+            resource: 'distribution',
+            resourceName: id,
+          }),
+        ),
+      }),
+    );
+    const anyVpcOrigin = stack.formatArn({
+      service: 'cloudfront',
+      region: '',
+      resource: 'vpcorigin',
+      resourceName: '*',
+    });
+    this.grant(
+      new PolicyStatement({ actions: ['cloudfront:GetVpcOrigin'], resources: [anyVpcOrigin] }),
+    );
+    Validations.of(this.handler.role).acknowledge({
+      id: wildcardResourceFinding(this, anyVpcOrigin),
+      reason:
+        'AssociateDistributionWebACL reads the VPC origins of the distribution, known only at deploy time; read-only, this account only',
+    });
   }
 
   /** A custom resource of `kind` handled here. */

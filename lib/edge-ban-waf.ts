@@ -178,21 +178,10 @@ export class EdgeBanWaf extends Construct {
     if (distributionIds.length === 0) return;
     const provider = AttachProvider.of(this);
     const stack = Stack.of(this);
-    provider.grant(
-      new PolicyStatement({
-        actions: ['cloudfront:GetDistributionConfig', 'cloudfront:UpdateDistribution'],
-        resources: distributionIds.map((id) =>
-          stack.formatArn({
-            service: 'cloudfront',
-            region: '',
-            resource: 'distribution',
-            resourceName: id,
-          }),
-        ),
-      }),
-    );
+    provider.grantDistributionWebAcl(distributionIds);
     // CloudFront checks the caller's WAF permissions on the web ACL it is
-    // given in UpdateDistribution.
+    // given (AssociateDistributionWebACL); the handler also asks WAF whether a
+    // previous web ACL is really gone before restoring none.
     provider.grant(
       new PolicyStatement({
         actions: ['wafv2:GetWebACL', 'wafv2:AssociateWebACL', 'wafv2:DisassociateWebACL'],

@@ -21,6 +21,7 @@ import {
   PutBucketNotificationConfigurationCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import {
   AttachError,
@@ -30,8 +31,8 @@ import {
   loggingOf,
   type RetryOptions,
   setLogging,
-  webAclOf,
 } from './distribution';
+import { setWebAcl, webAclState } from './web-acl';
 
 /** The resource kinds, as the CDK app writes them in `Kind`. */
 export const KINDS = {
@@ -49,6 +50,8 @@ export interface ResourceResult {
 /** SDK clients and knobs of {@link onEvent}. */
 export interface AttachDeps extends RetryOptions {
   readonly cloudfront: CloudFrontClient;
+  /** WAF in us-east-1, where CloudFront's web ACLs live. */
+  readonly wafv2: WAFV2Client;
   readonly s3: S3Client;
   /** @default - no logging */
   readonly log?: (message: string, extra?: Record<string, unknown>) => void;
@@ -152,17 +155,15 @@ async function webAcl(
       ? String((event.OldResourceProperties as Record<string, unknown>).WebAclArn ?? '')
       : '';
   let previous = sameDistribution ? kept.previous : '';
-  const result = await changeDistribution(
+  const result = await setWebAcl(
     deps.cloudfront,
     distributionId,
-    (config) => {
-      const current = webAclOf(config);
-      if (current === webAclArn) return false;
+    (current) => {
+      if (current === webAclArn) return null;
       const ours = current === '' || (oldArn !== '' && current === oldArn);
       if (!ours && !replace) throw new ForeignWebAclError(distributionId, current);
       if (!sameDistribution) previous = current;
-      config.WebACLId = webAclArn;
-      return true;
+      return webAclArn;
     },
     deps,
   );
@@ -175,8 +176,10 @@ async function webAcl(
 
 /**
  * Puts `previous` back when the distribution still holds edgeban's web ACL;
- * leaves it alone when someone has changed it since. A previous web ACL
- * that no longer exists gives way to none.
+ * leaves it alone when someone has changed it since. CloudFront's
+ * `InvalidWebACLId` for `previous` is no proof that it is gone (it is also
+ * WAF's propagation delay and a missing permission): only WAF's own
+ * `WAFNonexistentItemException` lets the distribution go without a web ACL.
  */
 async function restoreWebAcl(
   deps: AttachDeps,
@@ -184,28 +187,28 @@ async function restoreWebAcl(
   ours: string,
   previous: string,
 ): Promise<string> {
-  const restore = (target: string) =>
-    changeDistribution(
-      deps.cloudfront,
-      distributionId,
-      (config) => {
-        if (webAclOf(config) !== ours) return false;
-        config.WebACLId = target;
+  let target = previous;
+  return setWebAcl(
+    deps.cloudfront,
+    distributionId,
+    (current) => (current === ours ? target : null),
+    {
+      ...deps,
+      ifMissing: 'ok',
+      onUnreadable: async (arn) => {
+        if (arn === '' || arn !== target) return false;
+        const state = await webAclState(deps.wafv2, arn);
+        deps.log?.('CloudFront cannot read the previous web ACL', { distributionId, arn, state });
+        if (state !== 'gone') return false;
+        deps.log?.('previous web ACL is gone; leaving the distribution without one', {
+          distributionId,
+          previous,
+        });
+        target = '';
         return true;
       },
-      { ...deps, ifMissing: 'ok' },
-    );
-  try {
-    return await restore(previous);
-  } catch (err) {
-    const gone = (err as { name?: string }).name === 'InvalidWebACLId';
-    if (!gone || previous === '') throw err;
-    deps.log?.('previous web ACL is gone; leaving the distribution without one', {
-      distributionId,
-      previous,
-    });
-    return await restore('');
-  }
+    },
+  );
 }
 
 async function logging(

@@ -4,7 +4,9 @@
  * web ACL it refuses to replace, what it restores on delete.
  */
 import {
+  AssociateDistributionWebACLCommand,
   CloudFrontClient,
+  DisassociateDistributionWebACLCommand,
   type DistributionConfig,
   GetDistributionConfigCommand,
   NoSuchDistribution,
@@ -16,11 +18,16 @@ import {
   PutBucketNotificationConfigurationCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { GetWebACLCommand, WAFNonexistentItemException, WAFV2Client } from '@aws-sdk/client-wafv2';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConcurrentUpdateError, ForeignWebAclError } from '../../lambda/attach/distribution';
+import {
+  ConcurrentUpdateError,
+  ForeignWebAclError,
+  UnreadableWebAclError,
+} from '../../lambda/attach/distribution';
 import {
   type AttachDeps,
   loggingPhysicalId,
@@ -40,10 +47,12 @@ const BUCKET = 'edgeban-logs.s3.amazonaws.com';
 
 const cloudfront = mockClient(CloudFrontClient);
 const s3 = mockClient(S3Client);
+const wafv2 = mockClient(WAFV2Client);
 
 function deps(): AttachDeps {
   return {
     cloudfront: new CloudFrontClient({ region: 'us-east-1' }),
+    wafv2: new WAFV2Client({ region: 'us-east-1' }),
     s3: new S3Client({ region: 'eu-west-1' }),
     sleep: async () => {},
     random: () => 0.5,
@@ -105,6 +114,28 @@ function updates(): { IfMatch: string | undefined; config: DistributionConfig }[
   }));
 }
 
+/** The AssociateDistributionWebACL calls, in order. */
+function associations(): Record<string, unknown>[] {
+  return cloudfront
+    .commandCalls(AssociateDistributionWebACLCommand)
+    .map((c) => ({ ...c.args[0].input }));
+}
+
+/** The DisassociateDistributionWebACL calls, in order. */
+function disassociations(): Record<string, unknown>[] {
+  return cloudfront
+    .commandCalls(DisassociateDistributionWebACLCommand)
+    .map((c) => ({ ...c.args[0].input }));
+}
+
+/** CloudFront's answer while a new web ACL has not reached it, or without wafv2:GetWebACL. */
+function unreadable(): Error {
+  return Object.assign(
+    new Error('Unable to verify read permissions on Web ACL. Please retry the request.'),
+    { name: 'InvalidWebACLId' },
+  );
+}
+
 function preconditionFailed(): PreconditionFailed {
   return new PreconditionFailed({
     message: 'The request failed because it didn’t meet the preconditions',
@@ -115,24 +146,22 @@ function preconditionFailed(): PreconditionFailed {
 beforeEach(() => {
   cloudfront.reset();
   s3.reset();
+  wafv2.reset();
 });
 
 describe('DistributionWebAcl', () => {
-  it('puts the web ACL on a distribution that has none and remembers none', async () => {
+  it('associates the web ACL with a distribution that has none and remembers none', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig(), ETag: 'E1' });
-    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+    cloudfront.on(AssociateDistributionWebACLCommand).resolves({ ETag: 'E2' });
 
     const result = await onEvent(event('Create', webAcl()), deps());
 
     expect(result.PhysicalResourceId).toBe(`${DIST}|webacl|`);
-    const sent = updates();
-    expect(sent).toHaveLength(1);
-    expect(sent[0]?.IfMatch).toBe('E1');
-    expect(sent[0]?.config.WebACLId).toBe(OURS);
-    // The rest of the config goes back as it was read.
-    expect(sent[0]?.config.Comment).toBe('site');
+    expect(associations()).toEqual([{ Id: DIST, WebACLArn: OURS, IfMatch: 'E1' }]);
+    // CloudFront's own association call: the rest of the config is never sent back.
+    expect(updates()).toHaveLength(0);
   });
 
   it('refuses to replace a web ACL it did not set when replaceExistingWebAcl is false', async () => {
@@ -144,42 +173,33 @@ describe('DistributionWebAcl', () => {
 
     await expect(run).rejects.toThrow(ForeignWebAclError);
     await expect(run).rejects.toThrow(/replaceExistingWebAcl/);
-    expect(updates()).toHaveLength(0);
+    expect(associations()).toHaveLength(0);
+    expect(disassociations()).toHaveLength(0);
   });
 
   it('replaces a foreign web ACL when allowed and keeps it to restore', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig({ WebACLId: THEIRS }), ETag: 'E1' });
-    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+    cloudfront.on(AssociateDistributionWebACLCommand).resolves({ ETag: 'E2' });
 
     const result = await onEvent(event('Create', webAcl(OURS, 'true')), deps());
 
     expect(result.PhysicalResourceId).toBe(webAclPhysicalId(DIST, THEIRS));
     expect(result.Data).toEqual({ PreviousWebAclId: THEIRS });
-    expect(updates()[0]?.config.WebACLId).toBe(OURS);
+    expect(associations().map((a) => a.WebACLArn)).toEqual([OURS]);
   });
 
-  it('retries on an ETag mismatch with a fresh read and its new ETag', async () => {
+  it('retries on an ETag mismatch with a fresh read and decides again', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolvesOnce({ DistributionConfig: distributionConfig(), ETag: 'E1' })
-      .resolvesOnce({
-        DistributionConfig: distributionConfig({ Comment: 'edited meanwhile' }),
-        ETag: 'E7',
-      });
-    cloudfront
-      .on(UpdateDistributionCommand)
-      .rejectsOnce(preconditionFailed())
-      .resolves({ ETag: 'E8' });
+      .resolvesOnce({ DistributionConfig: distributionConfig({ WebACLId: THEIRS }), ETag: 'E7' });
+    cloudfront.on(AssociateDistributionWebACLCommand).rejectsOnce(preconditionFailed());
 
-    await onEvent(event('Create', webAcl()), deps());
-
-    const sent = updates();
-    expect(sent.map((u) => u.IfMatch)).toEqual(['E1', 'E7']);
-    // The concurrent edit survives: the change is applied to the fresh read.
-    expect(sent[1]?.config.Comment).toBe('edited meanwhile');
-    expect(sent[1]?.config.WebACLId).toBe(OURS);
+    // Someone put their web ACL on meanwhile: the fresh read sees it and refuses.
+    await expect(onEvent(event('Create', webAcl()), deps())).rejects.toThrow(ForeignWebAclError);
+    expect(associations().map((a) => a.IfMatch)).toEqual(['E1']);
   });
 
   it('gives up after five ETag mismatches in a row', async () => {
@@ -187,22 +207,70 @@ describe('DistributionWebAcl', () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .callsFake(async () => ({ DistributionConfig: distributionConfig(), ETag: `E${++etag}` }));
-    cloudfront.on(UpdateDistributionCommand).rejects(preconditionFailed());
+    cloudfront.on(AssociateDistributionWebACLCommand).rejects(preconditionFailed());
 
     await expect(onEvent(event('Create', webAcl()), deps())).rejects.toThrow(ConcurrentUpdateError);
-    expect(updates()).toHaveLength(5);
+    expect(associations().map((a) => a.IfMatch)).toEqual(['E1', 'E2', 'E3', 'E4', 'E5']);
   });
 
-  it('does not retry errors other than an ETag mismatch', async () => {
+  it('waits out a new web ACL that CloudFront cannot read yet, with growing bounded waits', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig(), ETag: 'E1' });
     cloudfront
-      .on(UpdateDistributionCommand)
+      .on(AssociateDistributionWebACLCommand)
+      .rejectsOnce(unreadable())
+      .rejectsOnce(unreadable())
+      .rejectsOnce(unreadable())
+      .resolves({ ETag: 'E2' });
+    const waits: number[] = [];
+
+    const result = await onEvent(event('Create', webAcl()), {
+      ...deps(),
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+      random: () => 1,
+    });
+
+    expect(result.PhysicalResourceId).toBe(`${DIST}|webacl|`);
+    expect(associations()).toHaveLength(4);
+    expect(waits).toEqual([1000, 2000, 4000]);
+  });
+
+  it('gives up on a web ACL CloudFront never reads, in one line naming the permission', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig(), ETag: 'E1' });
+    cloudfront.on(AssociateDistributionWebACLCommand).rejects(unreadable());
+    const waits: number[] = [];
+
+    const run = onEvent(event('Create', webAcl()), {
+      ...deps(),
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+      random: () => 1,
+    });
+
+    await expect(run).rejects.toThrow(UnreadableWebAclError);
+    await expect(run).rejects.toThrow(/^[^\n]*lacks wafv2:GetWebACL[^\n]*$/);
+    await expect(run).rejects.toThrow(/in 10 tries over 111s \(InvalidWebACLId\)/);
+    // Ten tries, nine waits that double from 1 s and stop growing at 20 s.
+    expect(associations()).toHaveLength(10);
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16000, 20000, 20000, 20000, 20000]);
+  });
+
+  it('does not retry errors other than an ETag mismatch or an unreadable web ACL', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig(), ETag: 'E1' });
+    cloudfront
+      .on(AssociateDistributionWebACLCommand)
       .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
 
     await expect(onEvent(event('Create', webAcl()), deps())).rejects.toThrow('denied');
-    expect(updates()).toHaveLength(1);
+    expect(associations()).toHaveLength(1);
   });
 
   it('writes nothing when the distribution already has this web ACL', async () => {
@@ -213,33 +281,34 @@ describe('DistributionWebAcl', () => {
     const result = await onEvent(event('Create', webAcl()), deps());
 
     expect(result.PhysicalResourceId).toBe(`${DIST}|webacl|`);
-    expect(updates()).toHaveLength(0);
+    expect(associations()).toHaveLength(0);
   });
 
   it('restores the previous web ACL on delete', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
-    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E4' });
+    cloudfront.on(AssociateDistributionWebACLCommand).resolves({ ETag: 'E4' });
 
     await onEvent(
       event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }),
       deps(),
     );
 
-    expect(updates()).toEqual([expect.objectContaining({ IfMatch: 'E3' })]);
-    expect(updates()[0]?.config.WebACLId).toBe(THEIRS);
+    expect(associations()).toEqual([{ Id: DIST, WebACLArn: THEIRS, IfMatch: 'E3' }]);
+    expect(disassociations()).toHaveLength(0);
   });
 
   it('removes the web ACL on delete when there was none before', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
-    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E4' });
+    cloudfront.on(DisassociateDistributionWebACLCommand).resolves({ ETag: 'E4' });
 
     await onEvent(event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, '') }), deps());
 
-    expect(updates()[0]?.config.WebACLId).toBe('');
+    expect(disassociations()).toEqual([{ Id: DIST, IfMatch: 'E3' }]);
+    expect(associations()).toHaveLength(0);
   });
 
   it('retries the restore on an ETag mismatch', async () => {
@@ -248,7 +317,7 @@ describe('DistributionWebAcl', () => {
       .resolvesOnce({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' })
       .resolvesOnce({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E5' });
     cloudfront
-      .on(UpdateDistributionCommand)
+      .on(AssociateDistributionWebACLCommand)
       .rejectsOnce(preconditionFailed())
       .resolves({ ETag: 'E6' });
 
@@ -257,7 +326,7 @@ describe('DistributionWebAcl', () => {
       deps(),
     );
 
-    expect(updates().map((u) => [u.IfMatch, u.config.WebACLId])).toEqual([
+    expect(associations().map((a) => [a.IfMatch, a.WebACLArn])).toEqual([
       ['E3', THEIRS],
       ['E5', THEIRS],
     ]);
@@ -270,24 +339,69 @@ describe('DistributionWebAcl', () => {
 
     await onEvent(event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, '') }), deps());
 
-    expect(updates()).toHaveLength(0);
+    expect(associations()).toHaveLength(0);
+    expect(disassociations()).toHaveLength(0);
   });
 
-  it('falls back to no web ACL when the previous one no longer exists', async () => {
+  it('keeps restoring the previous web ACL through transient InvalidWebACLId while WAF still has it', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
     cloudfront
-      .on(UpdateDistributionCommand)
-      .rejectsOnce(Object.assign(new Error('web ACL not found'), { name: 'InvalidWebACLId' }))
+      .on(AssociateDistributionWebACLCommand)
+      .rejectsOnce(unreadable())
+      .rejectsOnce(unreadable())
       .resolves({ ETag: 'E4' });
+    wafv2.on(GetWebACLCommand).resolves({ WebACL: undefined, LockToken: 'token' });
 
     await onEvent(
       event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }),
       deps(),
     );
 
-    expect(updates().map((u) => u.config.WebACLId)).toEqual([THEIRS, '']);
+    expect(associations().map((a) => a.WebACLArn)).toEqual([THEIRS, THEIRS, THEIRS]);
+    // The distribution is never left without a web ACL.
+    expect(disassociations()).toHaveLength(0);
+    expect(wafv2.commandCalls(GetWebACLCommand)[0]?.args[0].input).toEqual({
+      Name: 'theirs',
+      Id: '33333333-3333-3333-3333-333333333333',
+      Scope: 'CLOUDFRONT',
+    });
+  });
+
+  it('falls back to no web ACL only when WAF confirms the previous one is gone', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
+    cloudfront.on(AssociateDistributionWebACLCommand).rejects(unreadable());
+    cloudfront.on(DisassociateDistributionWebACLCommand).resolves({ ETag: 'E4' });
+    wafv2
+      .on(GetWebACLCommand)
+      .rejects(new WAFNonexistentItemException({ message: 'not found', $metadata: {} }));
+
+    await onEvent(
+      event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }),
+      deps(),
+    );
+
+    expect(associations().map((a) => a.WebACLArn)).toEqual([THEIRS]);
+    expect(disassociations()).toEqual([{ Id: DIST, IfMatch: 'E3' }]);
+  });
+
+  it('fails the delete, leaving the distribution as it is, when the previous web ACL stays unreadable and WAF cannot tell', async () => {
+    cloudfront
+      .on(GetDistributionConfigCommand)
+      .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E3' });
+    cloudfront.on(AssociateDistributionWebACLCommand).rejects(unreadable());
+    wafv2
+      .on(GetWebACLCommand)
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+
+    await expect(
+      onEvent(event('Delete', webAcl(), { physicalId: webAclPhysicalId(DIST, THEIRS) }), deps()),
+    ).rejects.toThrow(UnreadableWebAclError);
+    expect(associations()).toHaveLength(10);
+    expect(disassociations()).toHaveLength(0);
   });
 
   it('succeeds on delete when the distribution is gone', async () => {
@@ -313,7 +427,7 @@ describe('DistributionWebAcl', () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig({ WebACLId: OURS }), ETag: 'E1' });
-    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+    cloudfront.on(AssociateDistributionWebACLCommand).resolves({ ETag: 'E2' });
     const physicalId = webAclPhysicalId(DIST, THEIRS);
 
     const result = await onEvent(
@@ -323,14 +437,14 @@ describe('DistributionWebAcl', () => {
 
     // Same physical id: CloudFormation sends no delete, the original is still known.
     expect(result.PhysicalResourceId).toBe(physicalId);
-    expect(updates()[0]?.config.WebACLId).toBe(OURS_NEXT);
+    expect(associations().map((a) => a.WebACLArn)).toEqual([OURS_NEXT]);
   });
 
   it('gets a new physical id when the distribution changes, so the old one is restored', async () => {
     cloudfront
       .on(GetDistributionConfigCommand)
       .resolves({ DistributionConfig: distributionConfig({ WebACLId: '' }), ETag: 'E1' });
-    cloudfront.on(UpdateDistributionCommand).resolves({ ETag: 'E2' });
+    cloudfront.on(AssociateDistributionWebACLCommand).resolves({ ETag: 'E2' });
 
     const result = await onEvent(
       event(

@@ -62,16 +62,30 @@ describe('new web ACL on CloudFront distributions, logging on, an existing bucke
   it('lets the handler update these distributions and use this web ACL only', () => {
     const acl = logicalId(s.pipeline, 'AWS::WAFv2::WebACL', 'EdgeBanWafWebAcl');
     const all = statements(s.pipeline);
-    const cloudfront = all.filter((st) => actions(st).includes('cloudfront:UpdateDistribution'));
-    expect(cloudfront.length).toBeGreaterThan(0);
-    for (const st of cloudfront) {
-      expect(actions(st)).toEqual([
-        'cloudfront:GetDistributionConfig',
-        'cloudfront:UpdateDistribution',
-      ]);
-      expect(resources(st)).toEqual([distributionArn(DIST)]);
-    }
-    const waf = all.filter((st) => actions(st).some((a) => a.endsWith('WebACL')));
+    const onDistributions = all.filter((st) =>
+      JSON.stringify(resources(st)).includes(':distribution/'),
+    );
+    expect(onDistributions.length).toBeGreaterThan(0);
+    for (const st of onDistributions) expect(resources(st)).toEqual([distributionArn(DIST)]);
+    // The web ACL through CloudFront's own association calls; the whole
+    // config is rewritten only for the logging.
+    expect([...new Set(onDistributions.flatMap(actions))].sort()).toEqual([
+      'cloudfront:AssociateDistributionWebACL',
+      'cloudfront:DisassociateDistributionWebACL',
+      'cloudfront:GetDistributionConfig',
+      'cloudfront:UpdateDistribution',
+    ]);
+    const vpcOrigins = all.filter((st) => actions(st).includes('cloudfront:GetVpcOrigin'));
+    expect(vpcOrigins).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'cloudfront:GetVpcOrigin',
+        Resource: 'arn:aws:cloudfront::123456789012:vpcorigin/*',
+      },
+    ]);
+    const waf = all.filter((st) =>
+      actions(st).some((a) => a.startsWith('wafv2:') && a.endsWith('WebACL')),
+    );
     expect(waf).toEqual([
       {
         Effect: 'Allow',
