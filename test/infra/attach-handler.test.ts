@@ -498,6 +498,22 @@ describe('DistributionLogging', () => {
     });
   });
 
+  it('retries the logging rewrite while CloudFront cannot read the web ACL the config names', async () => {
+    cloudfront.on(GetDistributionConfigCommand).resolves({
+      DistributionConfig: distributionConfig({ WebACLId: OURS }),
+      ETag: 'E1',
+    });
+    cloudfront
+      .on(UpdateDistributionCommand)
+      .rejectsOnce(unreadable())
+      .resolves({ ETag: 'E2' });
+
+    await onEvent(event('Create', logging()), deps());
+
+    expect(updates()).toHaveLength(2);
+    expect(updates()[1]?.config.WebACLId).toBe(OURS);
+  });
+
   it('restores the previous logging on delete while the logs still go to edgeban', async () => {
     const previous = { enabled: false, bucket: '', prefix: '', includeCookies: false };
     cloudfront.on(GetDistributionConfigCommand).resolves({
