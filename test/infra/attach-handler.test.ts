@@ -503,10 +503,7 @@ describe('DistributionLogging', () => {
       DistributionConfig: distributionConfig({ WebACLId: OURS }),
       ETag: 'E1',
     });
-    cloudfront
-      .on(UpdateDistributionCommand)
-      .rejectsOnce(unreadable())
-      .resolves({ ETag: 'E2' });
+    cloudfront.on(UpdateDistributionCommand).rejectsOnce(unreadable()).resolves({ ETag: 'E2' });
 
     await onEvent(event('Create', logging()), deps());
 
