@@ -6,13 +6,11 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  NoSuchBucket,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { isUnreachable, oneLine, UnreachableError, UsageError } from './errors';
+
+/** Default number of S3 objects downloaded ahead of the engine. */
+export const DEFAULT_CONCURRENCY = 4;
 
 /** One log object to replay. */
 export interface Source {
@@ -73,6 +71,10 @@ async function localSources(path: string): Promise<Source[]> {
 }
 
 async function s3Sources(s3: S3Client, bucket: string, prefix: string): Promise<Source[]> {
+  // The SDK loads only when an input is an S3 URL: local replays start without it.
+  const { GetObjectCommand, ListObjectsV2Command, NoSuchBucket } = await import(
+    '@aws-sdk/client-s3'
+  );
   const out: Source[] = [];
   let token: string | undefined;
   try {
@@ -113,13 +115,19 @@ async function s3Sources(s3: S3Client, bucket: string, prefix: string): Promise<
  *
  * @param s3 builds the S3 client on first use (only when an input is an S3 URL)
  */
-export async function resolveInputs(inputs: string[], s3: () => S3Client): Promise<Source[]> {
+export async function resolveInputs(
+  inputs: string[],
+  s3: () => S3Client | Promise<S3Client>,
+): Promise<Source[]> {
   const groups: Source[][] = [];
+  let client: S3Client | undefined;
   for (const input of inputs) {
     const url = parseS3Url(input);
-    groups.push(
-      url === null ? await localSources(input) : await s3Sources(s3(), url.bucket, url.prefix),
-    );
+    if (url === null) groups.push(await localSources(input));
+    else {
+      client ??= await s3();
+      groups.push(await s3Sources(client, url.bucket, url.prefix));
+    }
   }
   return groups.flat();
 }

@@ -2,20 +2,19 @@
  * The `edgeban` command line. `run` parses arguments, runs one command and
  * returns its exit code; errors become one line on stderr, never a stack
  * trace.
+ *
+ * Only the command table loads up front: each command's action imports
+ * what it needs (`import()`), so `--help` and a local replay start without
+ * the AWS SDK or the local cloud, as the bundle in `dist/` keeps them in
+ * chunks of their own.
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { S3Client } from '@aws-sdk/client-s3';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { ConfigError, parseConfig, readConfigFile } from '../lambda/core/config';
-import type { EdgebanConfig } from '../lambda/core/types';
-import { CliError, oneLine, UsageError } from './errors';
-import { filterByKeyTime, parseTimeArg, resolveInputs, type TimeRange } from './inputs';
-import { type LocalOptions, runLocal } from './local';
+import { ConfigError } from '../lambda/core/config';
+import { CliError, oneLine } from './errors';
+import { DEFAULT_CONCURRENCY } from './inputs';
+import type { LocalOptions } from './local';
 import { registerOperatorCommands } from './operator';
-import { createProgress } from './progress';
-import { DEFAULT_CONCURRENCY, runReplay } from './replay';
-import { collectRuleReports, renderReport } from './report';
-import { renderReplayText } from './text';
+import type { ReplayCommandOptions } from './replay-command';
 
 /** Where command output goes; tests capture it. */
 export interface Io {
@@ -39,84 +38,6 @@ function integer(name: string, min: number) {
     }
     return n;
   };
-}
-
-interface ReplayOptions {
-  config?: string;
-  threshold?: number;
-  window: string;
-  ipv4Prefix?: number;
-  ipv6Prefix?: number;
-  json?: boolean;
-  clients?: boolean;
-  report?: string;
-  since?: string;
-  until?: string;
-  concurrency: number;
-}
-
-/** The `--since`/`--until` range, or undefined when neither is given. */
-function replayRange(opts: ReplayOptions): TimeRange | undefined {
-  if (opts.since === undefined && opts.until === undefined) return undefined;
-  const since = opts.since === undefined ? null : parseTimeArg(opts.since, '--since');
-  const until = opts.until === undefined ? null : parseTimeArg(opts.until, '--until');
-  if (since !== null && until !== null && since >= until) {
-    throw new UsageError(
-      `--since must be before --until (to the minute), got ${opts.since} and ${opts.until}`,
-    );
-  }
-  return { since, until };
-}
-
-/**
- * Loads the replay config: `--config FILE` (default `./cdk.json`), with the
- * ad-hoc `--threshold/--window` rule and prefix overrides applied before
- * validation, so every override is checked like the file itself.
- */
-export function replayConfig(opts: ReplayOptions): EdgebanConfig {
-  const path = opts.config ?? 'cdk.json';
-  let raw: unknown;
-  if (existsSync(path)) raw = readConfigFile(path);
-  else if (opts.config !== undefined || opts.threshold === undefined) {
-    throw new UsageError(
-      `config file not found: ${path} (give --config FILE, or --threshold N for an ad-hoc rule)`,
-    );
-  }
-  let object: Record<string, unknown> = {};
-  if (typeof raw === 'string') {
-    object = JSON.parse(raw) as Record<string, unknown>;
-  } else if (raw !== undefined && raw !== null) {
-    object = { ...(raw as Record<string, unknown>) };
-  }
-  if (opts.threshold !== undefined) {
-    object.rules = [{ name: 'cli', threshold: opts.threshold, window: opts.window }];
-  }
-  if (opts.ipv4Prefix !== undefined || opts.ipv6Prefix !== undefined) {
-    const rules = Array.isArray(object.rules)
-      ? (object.rules as Record<string, unknown>[])
-      : (parseConfig(object).rules.map((r) => ({
-          name: r.name,
-          threshold: r.threshold,
-          window: `${r.windowMinutes}m`,
-        })) as Record<string, unknown>[]);
-    object.rules = rules.map((r) => ({
-      ...r,
-      ...(opts.ipv4Prefix !== undefined ? { ipv4Prefix: opts.ipv4Prefix } : {}),
-      ...(opts.ipv6Prefix !== undefined ? { ipv6Prefix: opts.ipv6Prefix } : {}),
-    }));
-  }
-  return parseConfig(object);
-}
-
-function s3Client(): S3Client {
-  const local = process.env.AWS_ENDPOINT_URL_S3 !== undefined;
-  return new S3Client({
-    region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    forcePathStyle: local,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: local ? 2 : 3,
-  });
 }
 
 function buildProgram(io: Io, done: (code: number) => void): Command {
@@ -165,34 +86,9 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
       integer('--concurrency', 1),
       DEFAULT_CONCURRENCY,
     )
-    .action(async (inputs: string[], opts: ReplayOptions) => {
-      const config = replayConfig(opts);
-      const range = replayRange(opts);
-      let sources = await resolveInputs(inputs, s3Client);
-      let objectsOutOfRange = 0;
-      if (range !== undefined) {
-        const filtered = filterByKeyTime(sources, range);
-        sources = filtered.kept;
-        objectsOutOfRange = filtered.outside;
-      }
-      const progress = io.tty ? createProgress() : undefined;
-      const result = await runReplay(sources, config, {
-        clients: opts.clients,
-        progress,
-        concurrency: opts.concurrency,
-        ...(range === undefined ? {} : { range, objectsOutOfRange }),
-      });
-      if (opts.report !== undefined) {
-        const html = renderReport(result.document, collectRuleReports(result.engine, config));
-        try {
-          writeFileSync(opts.report, html);
-        } catch (err) {
-          throw new UsageError(`cannot write report ${opts.report}: ${oneLine(err)}`);
-        }
-      }
-      if (opts.json) io.out(`${JSON.stringify(result.document, null, 2)}\n`);
-      else io.out(renderReplayText(result.document));
-      done(0);
+    .action(async (inputs: string[], opts: ReplayCommandOptions) => {
+      const { replayCommand } = await import('./replay-command');
+      done(await replayCommand(inputs, opts, io));
     });
 
   program
@@ -209,6 +105,7 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('--json', 'print one JSON document (with --logs)')
     .option('--serve', 'keep running on the real clock for the operator commands')
     .action(async (opts: LocalOptions) => {
+      const { runLocal } = await import('./local');
       done(await runLocal(opts, io));
     });
 

@@ -8,21 +8,8 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../lambda/core/duration';
 import { keyToCidr } from '../lambda/core/ip';
-import { readMemberships } from '../lambda/reconciler/membership';
-import {
-  type BlockView,
-  checkAddress,
-  history,
-  listBlocks,
-  manualBlock,
-  type OperatorDeps,
-  OperatorInputError,
-  OperatorRefusedError,
-  setMode,
-  status,
-  unblock,
-} from '../lambda/state/operator';
-import { type ApplyOutcome, type Backend, openBackend, type TargetOptions } from './backend';
+import type { BlockView, OperatorDeps } from '../lambda/state/operator';
+import type { ApplyOutcome, Backend, TargetOptions } from './backend';
 import {
   CliError,
   isUnreachable,
@@ -33,6 +20,32 @@ import {
 } from './errors';
 import type { Io } from './main';
 import { renderCheck, renderHistory, renderList, renderStatus, span } from './text';
+
+/**
+ * The state layer, the membership reader and the backends pull in the AWS
+ * SDK and the local cloud: they load when an operator command runs, never
+ * for `--help` or `replay` (STYLE: the CLI loads only what a command needs).
+ */
+type Heavy = typeof import('../lambda/state/operator') &
+  Pick<typeof import('../lambda/reconciler/membership'), 'readMemberships'> &
+  Pick<typeof import('./backend'), 'openBackend'>;
+let heavy: Heavy | undefined;
+
+async function loadHeavy(): Promise<Heavy> {
+  if (heavy === undefined) {
+    const [state, membership, backend] = await Promise.all([
+      import('../lambda/state/operator'),
+      import('../lambda/reconciler/membership'),
+      import('./backend'),
+    ]);
+    heavy = {
+      ...state,
+      readMemberships: membership.readMemberships,
+      openBackend: backend.openBackend,
+    };
+  }
+  return heavy;
+}
 
 /** Options every operator command takes. */
 interface CommonOptions extends TargetOptions {
@@ -49,7 +62,8 @@ interface UnblockOptions extends CommonOptions {
 }
 
 /** Maps what the state layer and the SDK throw to the CLI's exit codes. */
-function translate(err: unknown, backend: Backend): unknown {
+function translate(err: unknown, backend: Backend, h: Heavy): unknown {
+  const { OperatorInputError, OperatorRefusedError } = h;
   if (err instanceof CliError) return err;
   if (err instanceof OperatorRefusedError) return new RefusedError(err.message);
   if (err instanceof OperatorInputError) return new UsageError(err.message);
@@ -66,13 +80,14 @@ function translate(err: unknown, backend: Backend): unknown {
 
 async function withBackend<T>(
   opts: TargetOptions,
-  action: (backend: Backend) => Promise<T>,
+  action: (backend: Backend, h: Heavy) => Promise<T>,
 ): Promise<T> {
-  const backend = await openBackend(opts);
+  const h = await loadHeavy();
+  const backend = await h.openBackend(opts);
   try {
-    return await action(backend);
+    return await action(backend, h);
   } catch (err) {
-    throw translate(err, backend);
+    throw translate(err, backend, h);
   } finally {
     backend.close();
   }
@@ -84,6 +99,7 @@ function printJson(io: Io, value: unknown): void {
 
 /** Whether the reconciler has an address in any IP set (its membership records). */
 async function wafHolds(deps: OperatorDeps, cidr: string): Promise<boolean> {
+  const { readMemberships } = await loadHeavy();
   for (const m of (await readMemberships(deps.ddb, deps.tableName)).values()) {
     if (m.confirmed.includes(cidr)) return true;
   }
@@ -153,7 +169,7 @@ function parseFor(text: string | undefined): number | undefined {
 
 async function runBlock(target: string, opts: BlockOptions, io: Io): Promise<void> {
   const forSeconds = parseFor(opts.for);
-  await withBackend(opts, async (backend) => {
+  await withBackend(opts, async (backend, { manualBlock }) => {
     const { deps } = backend;
     const by = await backend.actor();
     const made = await manualBlock(deps, target, {
@@ -179,7 +195,7 @@ async function runBlock(target: string, opts: BlockOptions, io: Io): Promise<voi
 }
 
 async function runUnblock(target: string, opts: UnblockOptions, io: Io): Promise<void> {
-  await withBackend(opts, async (backend) => {
+  await withBackend(opts, async (backend, { unblock }) => {
     const { deps } = backend;
     const by = await backend.actor();
     const result = await unblock(deps, target, {
@@ -204,7 +220,7 @@ async function runUnblock(target: string, opts: UnblockOptions, io: Io): Promise
 }
 
 async function runMode(pause: boolean, opts: CommonOptions, io: Io): Promise<void> {
-  await withBackend(opts, async (backend) => {
+  await withBackend(opts, async (backend, { setMode, status }) => {
     const { deps } = backend;
     const before = await status(deps);
     if (pause && before.override?.mode === 'observe') {
@@ -252,7 +268,7 @@ export function registerOperatorCommands(
 ): void {
   addTarget(program.command('list').description('show every active block')).action(
     async (opts: CommonOptions) => {
-      await withBackend(opts, async ({ deps }) => {
+      await withBackend(opts, async ({ deps }, { listBlocks }) => {
         const list = await listBlocks(deps);
         if (opts.json) printJson(io, list);
         else io.out(renderList(list, deps.now()));
@@ -267,7 +283,7 @@ export function registerOperatorCommands(
       .description('explain why an address is or is not blocked')
       .argument('<ip>', 'an address or CIDR'),
   ).action(async (ip: string, opts: CommonOptions) => {
-    await withBackend(opts, async ({ deps, config }) => {
+    await withBackend(opts, async ({ deps, config }, { checkAddress, status }) => {
       const result = await checkAddress(deps, ip);
       if (opts.json) {
         printJson(io, result);
@@ -285,7 +301,7 @@ export function registerOperatorCommands(
       .description('show past blocks, unblocks and expiries of an address, and who made them')
       .argument('<ip>', 'an address or CIDR'),
   ).action(async (ip: string, opts: CommonOptions) => {
-    await withBackend(opts, async ({ deps }) => {
+    await withBackend(opts, async ({ deps }, { history }) => {
       const result = await history(deps, ip);
       if (opts.json) printJson(io, result);
       else io.out(renderHistory(result));
@@ -321,7 +337,7 @@ export function registerOperatorCommands(
   addTarget(
     program.command('status').description('show the mode, rules, IP sets and pipeline lag'),
   ).action(async (opts: CommonOptions) => {
-    await withBackend(opts, async ({ deps }) => {
+    await withBackend(opts, async ({ deps }, { status }) => {
       const result = await status(deps);
       if (opts.json) printJson(io, result);
       else io.out(renderStatus(result));

@@ -9,7 +9,7 @@ import { fieldNeeds } from '../lambda/core/rules';
 import { scanStream } from '../lambda/core/scan';
 import type { Decision, EdgebanConfig, FileScan, ParsedRequest } from '../lambda/core/types';
 import { isUnreachable, oneLine, UnreachableError } from './errors';
-import { isBounded, type Source, type TimeRange } from './inputs';
+import { DEFAULT_CONCURRENCY, isBounded, type Source, type TimeRange } from './inputs';
 
 /** A file with a problem, as the JSON document lists it. */
 export interface Problem {
@@ -91,8 +91,7 @@ export interface ReplayOptions {
   readonly objectsOutOfRange?: number;
 }
 
-/** Default number of S3 objects downloaded ahead of the engine. */
-export const DEFAULT_CONCURRENCY = 4;
+export { DEFAULT_CONCURRENCY } from './inputs';
 
 /**
  * Bytes of downloaded objects held in memory ahead of the engine, at most;

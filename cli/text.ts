@@ -1,7 +1,8 @@
 /**
  * Human output of the CLI: short summaries and aligned tables.
  */
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
 import type { EdgebanConfig, Mode } from '../lambda/core/types';
 import type {
   BlockView,
@@ -13,8 +14,13 @@ import type {
 } from '../lambda/state/operator';
 import type { ReplayDocument } from './replay';
 
+/** cli-table3 on first use: the command table of `edgeban --help` starts without it. */
+let tableClass: typeof TableType | undefined;
+
 /** A borderless, aligned table. */
 export function table(head: string[], rows: (string | number)[][]): string {
+  tableClass ??= createRequire(import.meta.url)('cli-table3') as typeof TableType;
+  const Table = tableClass;
   const t = new Table({
     head,
     chars: {
