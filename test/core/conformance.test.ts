@@ -5,9 +5,8 @@
  * test suite recorded the client of each line (`corpus/oracles/`), the
  * engine must extract the same client from the same line.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,13 +19,10 @@ import { createParser, SKIP_REASON } from '../../lambda/core/formats/detect';
 import { canonicalIp } from '../../lambda/core/ip';
 import { scanStream } from '../../lambda/core/scan';
 import type { FieldNeeds, FileScan, LogFormat, ParsedRequest } from '../../lambda/core/types';
+import { corpusPresent, ORACLES, SAMPLES } from '../fixtures/corpus';
 import { chunked } from '../fixtures/logs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CORPUS = resolve(ROOT, '../shared/corpus');
-const SAMPLES = join(CORPUS, 'samples');
-const ORACLES = join(CORPUS, 'oracles');
-const present = existsSync(SAMPLES) && existsSync(ORACLES);
+const present = corpusPresent('conformance');
 
 const NEEDS: FieldNeeds = { method: true, path: true, host: true, status: true };
 const INVALID_CLIENT = 'invalid client address';
@@ -142,10 +138,6 @@ function lineAtOffset(name: string, offset: number): number {
 /** `addr:port` (port after the last colon) → canonical address. */
 function clientOfHostPort(hostPort: string): string | null {
   return canonicalIp(hostPort.slice(0, hostPort.lastIndexOf(':')));
-}
-
-if (!present) {
-  it.skip(`conformance: skipped, no shared corpus at ${CORPUS} (a checkout without ../shared)`, () => {});
 }
 
 describe.runIf(present)('conformance with the shared corpus', () => {

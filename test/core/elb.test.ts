@@ -1,11 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classifyElbFamilyLine, REJECT } from '../../lambda/core/formats/alb';
 import { createElbParser } from '../../lambda/core/formats/elb';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../../lambda/core/types';
+import { corpusPresent, ORACLES, SAMPLES } from '../fixtures/corpus';
 import { elbLine, elbTcpLine, generatedRequestArb, requestText } from '../fixtures/elb-lines';
 
 const ALL: FieldNeeds = { method: true, path: true, host: true, status: true };
@@ -192,10 +192,7 @@ describe('createElbParser', () => {
 // Conformance: real Classic ELB lines from the shared corpus, read in place.
 // ---------------------------------------------------------------------------
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CORPUS = join(ROOT, '../shared/corpus');
-const SAMPLES = join(CORPUS, 'samples');
-const HAVE_CORPUS = existsSync(SAMPLES);
+const HAVE_CORPUS = corpusPresent('Classic ELB corpus samples');
 
 const CLB_FILES = [
   'awsdocs_clb_examples.log',
@@ -233,12 +230,12 @@ function corpusLines(file: string): CorpusLine[] {
 }
 
 function oracle(name: string): unknown {
-  return JSON.parse(readFileSync(join(CORPUS, 'oracles', name), 'utf8'));
+  return JSON.parse(readFileSync(join(ORACLES, name), 'utf8'));
 }
 
 const REASONS: string[] = Object.values(REJECT);
 
-describe.skipIf(!HAVE_CORPUS)(
+describe.runIf(HAVE_CORPUS)(
   HAVE_CORPUS
     ? 'Classic ELB corpus samples (../shared/corpus)'
     : 'Classic ELB corpus samples: skipped, ../shared/corpus is not present in this checkout',

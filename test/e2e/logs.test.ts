@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLogs } from '../../cli/local';
 import { parseConfig } from '../../lambda/core/config';
 import type { LocalPipeline } from '../../local/pipeline';
+import { corpusPresent, SAMPLES } from '../fixtures/corpus';
 import {
   cidrsOf,
   cli,
@@ -19,7 +20,7 @@ import {
 } from './env';
 
 /** Real log samples of every format, read in place. */
-const CORPUS = '/work/shared/corpus/samples';
+const HAVE_CORPUS = corpusPresent('local --logs on the shared corpus');
 
 let dir: { path: string; remove: () => void };
 let logs: string;
@@ -107,7 +108,7 @@ describe('edgeban local --logs', () => {
     expect(r.out).toMatch(/IPV6\s+2001:db8:bad:1::\/64/);
   });
 
-  it.skipIf(!existsSync(CORPUS))(
+  it.runIf(HAVE_CORPUS)(
     'equals replay on the shared corpus of real log samples (every format, skipped files, rejected lines)',
     async () => {
       const config = writeConfig(
@@ -121,8 +122,8 @@ describe('edgeban local --logs', () => {
         },
         'corpus.json',
       );
-      const expected = await replayJson(CORPUS, config);
-      const r = await cli(['local', '--logs', CORPUS, '--config', config, '--json']);
+      const expected = await replayJson(SAMPLES, config);
+      const r = await cli(['local', '--logs', SAMPLES, '--config', config, '--json']);
       expect(r.code).toBe(0);
       const doc = JSON.parse(r.out);
       expect(expected.decisions.length).toBeGreaterThan(0);
