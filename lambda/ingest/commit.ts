@@ -20,7 +20,8 @@ import { emptyPairState, evaluateSeries } from '../core/decide';
 import { type Engine, ruleTiming } from '../core/engine';
 import type { Guard } from '../core/guard';
 import type { EdgebanConfig, Rule } from '../core/types';
-import { activeKey, boundSlotMinutes, historyKey, INGEST_STATUS_KEY } from '../shared/schema';
+import { activeKey, boundSlotMinutes, INGEST_STATUS_KEY } from '../shared/schema';
+import { recordEvent } from '../state/blocks';
 import {
   addBound,
   type BoundSlot,
@@ -338,20 +339,15 @@ async function putHistory(
   peak: number,
   offence: number,
 ): Promise<void> {
-  await ddb.send(
-    new PutCommand({
-      TableName: tableName,
-      Item: {
-        ...historyKey(p.key, start * 1000, 'block', p.rule.name),
-        at: start,
-        kind: 'block',
-        key: p.key,
-        rule: p.rule.name,
-        by: 'edgeban',
-        reason: `rule ${p.rule.name}: ${peak} requests in ${p.rule.windowMinutes}m over threshold ${p.rule.threshold}, offence ${offence}`,
-      },
-    }),
-  );
+  // The key's history and the day's event log, written one way (recordEvent).
+  await recordEvent(ddb, tableName, {
+    at: start * 1000,
+    kind: 'block',
+    key: p.key,
+    rule: p.rule.name,
+    by: 'edgeban',
+    reason: `rule ${p.rule.name}: ${peak} requests in ${p.rule.windowMinutes}m over threshold ${p.rule.threshold}, offence ${offence}`,
+  });
 }
 
 async function deleteActiveIfVersion(

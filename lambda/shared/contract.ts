@@ -25,6 +25,10 @@ export const ENV = {
   ipSets: 'EDGEBAN_IP_SETS',
   wafScope: 'EDGEBAN_WAF_SCOPE',
   wafRegion: 'EDGEBAN_WAF_REGION',
+  /** Console widget: the Secrets Manager secret holding the action-token key. */
+  widgetKeySecret: 'EDGEBAN_WIDGET_KEY_SECRET',
+  /** Console widget: the acting function's ARN, for the read-only function's buttons. */
+  widgetActArn: 'EDGEBAN_WIDGET_ACT_ARN',
 } as const;
 
 /** CloudWatch metric namespace and names (EMF). */

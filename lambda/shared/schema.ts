@@ -42,6 +42,10 @@
  *   10,000 IPv6 addresses fit an item. Written only by the reconciler.
  * - history: `HIST#<key>` | `<epoch ms:13 digits>#<kind>#<rule>` | at, kind
  *   (`block` | `unblock` | `expire`), key, rule, by, reason.
+ * - event log (every key's history events, by time, for the console
+ *   widget's recent events without a table scan): `EVENTS#<yyyy-mm-dd>`
+ *   (the event's UTC day) | `<epoch ms:13 digits>#<key>#<kind>#<rule>` |
+ *   the history item's attributes. Written beside each history item.
  * - deploy records: `DEPLOY` | `<epoch ms:13 digits>#<request id>` | kind
  *   (`Create` | `Update` | `Delete`, CloudFormation's request type), hash
  *   (of the IP sets' properties), stack, at. Written by a custom resource
@@ -146,6 +150,16 @@ export function historyKey(
   rule: string | null,
 ): ItemKey {
   return { pk: historyPk(key), sk: `${pad(atMs, 13)}#${kind}#${rule ?? ''}` };
+}
+
+/** Partition of the event log of one UTC day (epoch ms of any time in it). */
+export function eventLogPk(atMs: number): string {
+  return `EVENTS#${new Date(atMs).toISOString().slice(0, 10)}`;
+}
+
+/** One event of the event log (the same event as its history item). */
+export function eventLogKey(atMs: number, key: string, kind: string, rule: string | null): ItemKey {
+  return { pk: eventLogPk(atMs), sk: `${pad(atMs, 13)}#${key}#${kind}#${rule ?? ''}` };
 }
 
 /** Partition of the deploy records. */

@@ -25,6 +25,7 @@ import type { EdgebanConfig, Mode } from '../core/types';
 import {
   ACTIVE_PK,
   activeKey,
+  eventLogKey,
   historyKey,
   historyPk,
   INGEST_STATUS_KEY,
@@ -247,15 +248,13 @@ export async function recordEvent(
   table: string,
   event: HistoryEvent,
 ): Promise<void> {
-  await ddb.send(
-    new PutCommand({
-      TableName: table,
-      Item: {
-        ...historyKey(event.key, event.at, event.kind, event.rule),
-        ...event,
-        at: Math.floor(event.at / 1000),
-      },
-    }),
+  const attributes = { ...event, at: Math.floor(event.at / 1000) };
+  // The key's history, and the same event in the day's event log (read by time, never scanned).
+  await Promise.all(
+    [
+      historyKey(event.key, event.at, event.kind, event.rule),
+      eventLogKey(event.at, event.key, event.kind, event.rule),
+    ].map((k) => ddb.send(new PutCommand({ TableName: table, Item: { ...k, ...attributes } }))),
   );
 }
 

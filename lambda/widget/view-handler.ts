@@ -1,0 +1,39 @@
+/**
+ * The console widget's read-only function. CloudWatch invokes it with the
+ * viewer's own credentials, so who may look is who may invoke it
+ * (`lambda:InvokeFunction`); its role may only read the state table and the
+ * token key. It answers every call with HTML (or Markdown for `describe`).
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { ENV } from '../shared/contract';
+import { parseWidgetEvent } from './event';
+import { esc } from './html';
+import { env, operatorFromEnv, tokenKeyLoader } from './runtime';
+import { view } from './view';
+
+const logger = new Logger({ serviceName: 'edgeban-widget' });
+const operator = operatorFromEnv();
+const actEndpoint = env(ENV.widgetActArn);
+const tokenKey = tokenKeyLoader();
+
+/** Renders the widget; a failure shows as one readable line in the widget. */
+export async function handler(
+  event: unknown,
+  context: { readonly invokedFunctionArn: string },
+): Promise<string> {
+  const ev = parseWidgetEvent(event);
+  try {
+    return await view(
+      {
+        operator,
+        tokenKey: await tokenKey(),
+        viewEndpoint: context.invokedFunctionArn,
+        actEndpoint,
+      },
+      ev,
+    );
+  } catch (err) {
+    logger.error('widget render failed', { error: String(err) });
+    return `<p>edgeban widget: could not read the state: ${esc(err instanceof Error ? err.message : String(err))}</p>`;
+  }
+}
