@@ -1,0 +1,169 @@
+/// <reference lib="dom" />
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcile } from '../../lambda/reconciler/reconcile';
+import { type LocalCloud, startLocalCloud } from '../../local/cloud';
+import { startWidgetServer, type WidgetServer } from '../../local/widget-server';
+import { addressesOf, newWorld, type World } from '../reconciler/env';
+import { seedState } from './env';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+const browserTest = haveChromium || process.env.CI === 'true' ? it : it.skip;
+if (!haveChromium && process.env.CI !== 'true') {
+  console.warn(
+    `widget browser test skipped: no Chromium at ${CHROMIUM} (install it with: sudo apt-get install -y chromium)`,
+  );
+}
+
+/** Where the screenshots go, to look at: EDGEBAN_SCREENSHOTS, else a temporary directory. */
+const SHOTS = process.env.EDGEBAN_SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'edgeban-widget-'));
+
+let cloud: LocalCloud;
+let world: World;
+let server: WidgetServer;
+
+beforeAll(async () => {
+  cloud = await startLocalCloud();
+  world = await newWorld(cloud);
+  await seedState(world);
+  server = await startWidgetServer({
+    operator: world.operatorDeps(),
+    apply: async () => {
+      const r = await reconcile(world.reconcileDeps());
+      return `WAF: ${[...r.added.map((c) => `+${c}`), ...r.removed.map((c) => `-${c}`)].join(' ') || 'unchanged'}.`;
+    },
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await cloud?.stop();
+});
+
+async function launch() {
+  expect(existsSync(CHROMIUM), `Chromium is required under CI=true at ${CHROMIUM}`).toBe(true);
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+describe('the widget in headless Chromium', () => {
+  browserTest(
+    'shows the blocks table, the filter, the events and the fill chart, in light and dark',
+    async () => {
+      const browser = await launch();
+      try {
+        for (const theme of ['light', 'dark'] as const) {
+          const page = await browser.newPage({ viewport: { width: 1500, height: 1300 } });
+          const requests: string[] = [];
+          page.on('request', (r) => {
+            if (!r.url().startsWith(server.url)) requests.push(r.url());
+          });
+          await page.goto(`${server.url}?theme=${theme}&tz=%2B02:00`);
+          const dom = await page.evaluate(() => {
+            const rows = [...document.querySelectorAll('table.eb-blocks tbody tr')].map((tr) =>
+              [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim()),
+            );
+            const head = [...document.querySelectorAll('table.eb-blocks th')].map(
+              (th) => th.textContent,
+            );
+            const style = (sel: string) => {
+              const el = document.querySelector(sel);
+              return el === null ? null : getComputedStyle(el);
+            };
+            return {
+              head,
+              rows,
+              events: document.querySelectorAll('table.eb-events tbody tr').length,
+              resets: document.querySelectorAll('table.eb-events tr[data-kind="reset"]').length,
+              fill: document.querySelector('svg.eb-fill')?.getBoundingClientRect().width ?? 0,
+              actionsShown: [...document.querySelectorAll('cwdb-action')].filter(
+                (a) => (a as HTMLElement).offsetParent !== null,
+              ).length,
+              bg: style('.eb')?.backgroundColor,
+              fg: style('.eb')?.color,
+            };
+          });
+          expect(dom.head).toEqual([
+            'Key',
+            'Source',
+            'Peak / threshold',
+            'Window',
+            'First exceeded',
+            'Until',
+            'Offence',
+            'Who / reason',
+            'In WAF',
+            '',
+          ]);
+          expect(dom.rows).toHaveLength(6);
+          const flood = dom.rows.find((r) => r[0] === '192.0.2.7' && r[1] === 'rule flood');
+          expect(flood?.slice(2, 9)).toEqual([
+            '2,301 / 100 23.0×',
+            '5m',
+            '2024-05-01 11:59',
+            '2024-05-01 20:00in 8h',
+            '2',
+            '150 requests in 5m over threshold 100',
+            'yes',
+          ]);
+          expect(dom.rows.find((r) => r[0] === '198.51.100.23')?.[7]).toBe(
+            'alicecredential stuffing',
+          );
+          expect(dom.events).toBeGreaterThanOrEqual(8);
+          expect(dom.resets).toBe(1);
+          expect(dom.fill).toBeGreaterThan(200);
+          expect(dom.actionsShown).toBe(0);
+          // Light text on a dark ground, or the reverse.
+          const lum = (css: string | undefined) =>
+            (css?.match(/\d+/g) ?? []).slice(0, 3).reduce((a, b) => a + Number(b), 0);
+          if (theme === 'dark') expect(lum(dom.fg)).toBeGreaterThan(lum(dom.bg) + 400);
+          else expect(lum(dom.bg)).toBeGreaterThan(lum(dom.fg) + 400);
+          await page.screenshot({ path: join(SHOTS, `widget-${theme}.png`), fullPage: true });
+          expect(requests).toEqual([]);
+          await page.close();
+        }
+      } finally {
+        await browser.close();
+      }
+    },
+  );
+
+  browserTest(
+    'lifts a block with its Unblock button, after the confirmation, and WAF drops it',
+    async () => {
+      expect(addressesOf(world, 0)).toContain('198.51.100.23/32');
+      const browser = await launch();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1500, height: 1300 } });
+        const asked: string[] = [];
+        page.on('dialog', async (d) => {
+          asked.push(d.message());
+          await d.accept();
+        });
+        await page.goto(server.url);
+        await page.locator('tr[data-key="198.51.100.23"] a.btn', { hasText: 'Unblock' }).click();
+        await page.locator('dialog#popup [data-outcome]').waitFor();
+        const result = await page.locator('dialog#popup .eb-result').textContent();
+        expect(asked[0]).toMatch(/^Unblock 198\.51\.100\.23\?/);
+        expect(result).toMatch(/^Unblocked 198\.51\.100\.23 at .* WAF: -198\.51\.100\.23\/32\.$/);
+        await page.screenshot({ path: join(SHOTS, 'widget-unblocked.png') });
+        expect(addressesOf(world, 0)).not.toContain('198.51.100.23/32');
+      } finally {
+        await browser.close();
+      }
+    },
+  );
+});
