@@ -78,7 +78,7 @@ describe('the acting widget function', () => {
     expect(addressesOf(w, 0)).toContain('198.51.100.200/32');
     const after = await view(viewDeps(w), parseWidgetEvent(widgetEvent()));
     expect(after).toMatch(
-      /<tr data-key="198\.51\.100\.200" data-source="manual"[^]*?console widget<br><span class="eb-note">abuse report 123/,
+      /<tr data-key="198\.51\.100\.200" data-source="manual"[\s\S]*?console widget<br><span class="eb-note">abuse report 123/,
     );
   });
 
