@@ -40,7 +40,7 @@ import { EdgeBanMonitoring } from './edge-ban-monitoring';
 import { albRegion, EdgeBanWaf, type IpSetRef } from './edge-ban-waf';
 import { EdgebanFunction } from './edgeban-function';
 import { EdgeBanError } from './errors';
-import { LogDelivery } from './log-delivery';
+import { LogDelivery, vendedLogDeliveryStatements } from './log-delivery';
 import { acknowledgeXray, wildcardResourceFinding } from './nag';
 
 /**
@@ -119,9 +119,8 @@ export const MAX_RECEIVE_COUNT = 5;
 /** Lambda's limit on a function's environment (keys and values). */
 export const LAMBDA_ENVIRONMENT_BYTES = 4096;
 
-/** Where CloudFront legacy logging and ELB write, for the bucket policy. */
+/** Where ELB writes in Regions without a regional ELB account, for the bucket policy. */
 const ELB_LOG_DELIVERY = 'logdelivery.elasticloadbalancing.amazonaws.com';
-const LOG_DELIVERY = 'delivery.logs.amazonaws.com';
 
 /**
  * edgeban, fail2ban for AWS WAF: access logs that land in S3 (CloudFront,
@@ -528,23 +527,10 @@ function newLogBucket(scope: Construct, prefix: string, expiration: Duration): B
       resources: [elbKeys],
     }),
   );
-  // CloudFront standard logging (v2) and other vended logs deliver as this
-  // principal; stating it here keeps a redeploy from dropping the grant the
-  // console would add.
-  bucket.addToResourcePolicy(
-    new PolicyStatement({
-      sid: 'VendedLogDelivery',
-      principals: [new ServicePrincipal(LOG_DELIVERY)],
-      actions: ['s3:PutObject'],
-      resources: [bucket.arnForObjects(`${prefix}*`)],
-      conditions: {
-        StringEquals: {
-          's3:x-amz-acl': 'bucket-owner-full-control',
-          'aws:SourceAccount': Aws.ACCOUNT_ID,
-        },
-      },
-    }),
-  );
+  // CloudFront standard logging (v2) delivers as CloudWatch vended logs.
+  for (const statement of vendedLogDeliveryStatements(bucket, prefix)) {
+    bucket.addToResourcePolicy(statement);
+  }
   Validations.of(bucket).acknowledge({
     id: 'AwsSolutions-S1',
     reason:

@@ -7,7 +7,16 @@
 import { readFileSync } from 'node:fs';
 import { parseDuration } from './duration';
 import { parseCidr } from './ip';
-import type { BlockConfig, EdgebanConfig, Mode, RealtimeConfig, Rule, Scope } from './types';
+import type {
+  BlockConfig,
+  CloudFrontDelivery,
+  DistributionFeature,
+  EdgebanConfig,
+  Mode,
+  RealtimeConfig,
+  Rule,
+  Scope,
+} from './types';
 
 /** Base error of this module: a config that cannot be used, as one line. */
 export class ConfigError extends Error {
@@ -24,7 +33,7 @@ export class ConfigError extends Error {
 /** The defaults of DESIGN section 3, as a user would write them. */
 export const DEFAULT_CONFIG_RAW = {
   scope: 'CLOUDFRONT',
-  logs: { prefix: '', enableOn: [] },
+  logs: { prefix: '', enableOn: [], cloudfrontDelivery: 'legacy', distributionFeatures: [] },
   attach: { distributionIds: [], albArns: [], mode: 'new-web-acl', replaceExistingWebAcl: false },
   rules: [{ name: 'flood', threshold: 2000, window: '5m' }],
   block: { duration: '4h', factor: 2, maxDuration: '7d', forgetAfter: '30d' },
@@ -362,8 +371,24 @@ function pairAt(
   };
 }
 
+/** The values of `logs.cloudfrontDelivery`. */
+export const CLOUDFRONT_DELIVERIES: readonly CloudFrontDelivery[] = ['legacy', 'v2-w3c', 'v2-json'];
+
+/** The values of `logs.distributionFeatures`. */
+export const DISTRIBUTION_FEATURES: readonly DistributionFeature[] = ['lambda-edge', 'vpc-origins'];
+
+/** CloudWatch Logs takes S3 delivery destinations named `[\w-]` only (PutDeliveryDestination). */
+const V2_BUCKET_NAME = /^[\w-]+$/;
+
 function logsAt(value: unknown): EdgebanConfig['logs'] {
-  const o = objectAt(value, 'logs', ['bucketName', 'prefix', 'enableOn']);
+  const o = objectAt(value, 'logs', [
+    'bucketName',
+    'prefix',
+    'enableOn',
+    'cloudfrontDelivery',
+    'distributionFeatures',
+  ]);
+  const d = DEFAULT_CONFIG_RAW.logs;
   const logs: Mutable<EdgebanConfig['logs']> = {
     prefix: '',
     enableOn: stringListAt(
@@ -372,6 +397,20 @@ function logsAt(value: unknown): EdgebanConfig['logs'] {
       'CloudFront distribution id or ALB ARN',
       (s) => DISTRIBUTION_ID.test(s) || ALB_ARN.test(s),
     ),
+    // Legacy by default: a config written before v2 existed keeps meaning
+    // what it meant (DESIGN section 3), and a deployed stack never swaps a
+    // distribution's logging on its own.
+    cloudfrontDelivery: oneOf(
+      o.cloudfrontDelivery ?? d.cloudfrontDelivery,
+      'logs.cloudfrontDelivery',
+      CLOUDFRONT_DELIVERIES,
+    ),
+    distributionFeatures: stringListAt(
+      o.distributionFeatures,
+      'logs.distributionFeatures',
+      `distribution feature (${DISTRIBUTION_FEATURES.join(' or ')})`,
+      (s) => (DISTRIBUTION_FEATURES as readonly string[]).includes(s),
+    ) as DistributionFeature[],
   };
   if (o.bucketName !== undefined) {
     const problem =
@@ -380,12 +419,40 @@ function logsAt(value: unknown): EdgebanConfig['logs'] {
       fail('logs.bucketName', `must be an S3 bucket name (${problem})`, o.bucketName);
     logs.bucketName = o.bucketName as string;
   }
-  const prefix = o.prefix ?? DEFAULT_CONFIG_RAW.logs.prefix;
+  const prefix = o.prefix ?? d.prefix;
   if (typeof prefix !== 'string' || prefix.length > 1024) {
     fail('logs.prefix', 'must be a string of at most 1024 characters', prefix);
   }
   logs.prefix = prefix;
+  checkCloudFrontDelivery(logs);
   return logs;
+}
+
+/** The CloudFront distributions of `logs.enableOn` (the rest are ALB ARNs). */
+export function loggedDistributions(logs: EdgebanConfig['logs']): string[] {
+  return logs.enableOn.filter((t) => DISTRIBUTION_ID.test(t));
+}
+
+function checkCloudFrontDelivery(logs: EdgebanConfig['logs']): void {
+  const distributions = loggedDistributions(logs);
+  const v2 = logs.cloudfrontDelivery !== 'legacy';
+  if (v2 && distributions.length > 0 && logs.bucketName !== undefined) {
+    if (!V2_BUCKET_NAME.test(logs.bucketName)) {
+      fail(
+        'logs.bucketName',
+        `must hold only letters, digits, "_" and "-" for logs.cloudfrontDelivery ${logs.cloudfrontDelivery} (CloudWatch Logs delivers to such bucket names only)`,
+        logs.bucketName,
+      );
+    }
+  }
+  // Only legacy delivery rewrites a distribution's config (UpdateDistribution).
+  if (logs.distributionFeatures.length > 0 && (v2 || distributions.length === 0)) {
+    fail(
+      'logs.distributionFeatures',
+      'applies only to distributions in logs.enableOn with logs.cloudfrontDelivery "legacy" (the only delivery that rewrites a distribution\'s config)',
+      logs.distributionFeatures,
+    );
+  }
 }
 
 function attachAt(value: unknown, scope: Scope): EdgebanConfig['attach'] {

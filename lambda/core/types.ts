@@ -40,6 +40,16 @@ export interface BlockConfig {
   readonly forgetAfterSeconds: number;
 }
 
+/**
+ * CloudFront access log delivery: standard logging (legacy), which rewrites
+ * the distribution's config, or standard logging v2 (CloudWatch vended
+ * logs) in W3C or JSON.
+ */
+export type CloudFrontDelivery = 'legacy' | 'v2-w3c' | 'v2-json';
+
+/** Distribution features whose permissions a full `UpdateDistribution` rewrite needs. */
+export type DistributionFeature = 'lambda-edge' | 'vpc-origins';
+
 /** The whole `edgeban` config, validated, defaults resolved. */
 export interface EdgebanConfig {
   readonly scope: Scope;
@@ -47,6 +57,10 @@ export interface EdgebanConfig {
     readonly bucketName?: string;
     readonly prefix: string;
     readonly enableOn: readonly string[];
+    /** How the CloudFront distributions of `enableOn` deliver their logs. */
+    readonly cloudfrontDelivery: CloudFrontDelivery;
+    /** What the distributions of `enableOn` use that a full config rewrite must be allowed to keep. */
+    readonly distributionFeatures: readonly DistributionFeature[];
   };
   readonly attach: {
     readonly distributionIds: readonly string[];

@@ -35,6 +35,16 @@ const SHAPES: [string, Record<string, unknown>, string][] = [
     },
     'eu-west-1',
   ],
+  [
+    'CloudFront v2 delivery from eu-west-1, in its own us-east-1 stack',
+    { logs: { prefix: 'cf/', enableOn: [DIST], cloudfrontDelivery: 'v2-json' } },
+    'eu-west-1',
+  ],
+  [
+    'legacy logging of a distribution with Lambda@Edge and VPC origins',
+    { logs: { enableOn: [DIST], distributionFeatures: ['lambda-edge', 'vpc-origins'] } },
+    'us-east-1',
+  ],
   ['a rule group', { attach: { mode: 'rule-group' } }, 'us-east-1'],
   ['no attachment', { scope: 'REGIONAL', attach: { mode: 'none' } }, 'ap-southeast-4'],
 ];

@@ -136,26 +136,7 @@ describe('log bucket', () => {
       },
     });
   });
-
-  it('lets vended log delivery write only with bucket-owner-full-control from this account', () => {
-    t.hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Sid: 'VendedLogDelivery',
-            Principal: { Service: 'delivery.logs.amazonaws.com' },
-            Action: 's3:PutObject',
-            Condition: {
-              StringEquals: {
-                's3:x-amz-acl': 'bucket-owner-full-control',
-                'aws:SourceAccount': { Ref: 'AWS::AccountId' },
-              },
-            },
-          }),
-        ]),
-      },
-    });
-  });
+  // The vended log delivery statements: test/infra/log-delivery.test.ts.
 });
 
 describe('queues', () => {
