@@ -17,6 +17,7 @@ import type { S3EventRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import S3rver, { type S3rverEvent } from 's3rver';
 import { FaultProxy } from './fault-proxy';
+import { type LocalKinesis, type LocalKinesisOptions, startLocalKinesis } from './kinesis';
 import { LOCAL_ACCOUNT_ID, WafEmulator, type WafEmulatorOptions } from './waf-emulator';
 
 /** Base URLs of the three services, as clients should use them. */
@@ -67,6 +68,11 @@ export interface LocalCloudOptions {
   /** Buckets to create at start. @default - none */
   readonly buckets?: readonly string[];
   /**
+   * Start kinesalite with one stream (the real-time source).
+   * @default - no Kinesis
+   */
+  readonly kinesis?: LocalKinesisOptions;
+  /**
    * Where s3rver keeps objects.
    * @default - a new temporary directory, removed by `stop()`
    */
@@ -82,6 +88,8 @@ export interface LocalCloud {
   readonly proxies: Readonly<Partial<Record<LocalService, FaultProxy>>>;
   /** The WAF emulator, to steer faults and observe writes. */
   readonly waf: WafEmulator;
+  /** kinesalite and its stream, when `kinesis` was given. */
+  readonly kinesis: LocalKinesis | undefined;
   /**
    * SDK clients for `endpoints`. Without options the same clients are
    * returned each time; all are destroyed by `stop()`.
@@ -191,6 +199,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const waf = await WafEmulator.start(options.waf);
     cleanups.push(() => waf.close());
 
+    const kinesis =
+      options.kinesis === undefined ? undefined : await startLocalKinesis(options.kinesis);
+    if (kinesis !== undefined) cleanups.push(() => kinesis.close());
+
     const direct: LocalEndpoints = {
       s3: `http://127.0.0.1:${s3Address.port}`,
       dynamodb: `http://127.0.0.1:${dynamoPort}`,
@@ -228,6 +240,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       direct,
       proxies,
       waf,
+      kinesis,
       clients(clientOptions?: LocalClientOptions): LocalClients {
         if (clientOptions === undefined && shared) return shared;
         const set = localClients(endpoints, clientOptions);

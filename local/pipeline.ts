@@ -16,6 +16,7 @@ import { type Guard, guardFor } from '../lambda/core/guard';
 import { compareKeys } from '../lambda/core/ip';
 import type { Decision, EdgebanConfig } from '../lambda/core/types';
 import { decodeEventKey, handleIngestBatch } from '../lambda/ingest/ingest';
+import { handleRealtimeBatch } from '../lambda/realtime/consume';
 import { type IpSetRef, type ReconcileResult, reconcile } from '../lambda/reconciler/reconcile';
 import { ledgerKey, pairKey } from '../lambda/shared/schema';
 import { ensureTable } from '../lambda/state/table';
@@ -27,6 +28,7 @@ import {
   localClients,
   startLocalCloud,
 } from './cloud';
+import { KinesisPoller } from './kinesis-poller';
 import { LocalQueue } from './queue';
 
 /** The log calls the handlers make; Powertools' Logger and a console adapter fit. */
@@ -93,6 +95,24 @@ export interface PipelineOptions {
   readonly logger?: PipelineLogger;
   /** Told about every reconcile run, in order. */
   readonly onReconcile?: (run: ReconcileRun) => void;
+  /**
+   * The real-time source: a kinesalite stream polled as the event source
+   * mapping would, into the real-time handler.
+   * @default - on when `config.realtime.distributionIds` is not empty
+   */
+  readonly realtime?: RealtimeOptions | false;
+}
+
+/** The local real-time source. */
+export interface RealtimeOptions {
+  /** @default 1 */
+  readonly shards?: number;
+  /** @default 100 */
+  readonly batchSize?: number;
+  /** Real milliseconds between polls. @default 100 */
+  readonly intervalMs?: number;
+  /** Extra deliveries of every batch (at-least-once, for tests). @default 0 */
+  readonly redeliveries?: number;
 }
 
 /** One decided (key, rule) pair, read from the state table (its pair-state item). */
@@ -131,6 +151,8 @@ export interface LocalPipeline {
   readonly reconcilerQueue: LocalQueue;
   /** Every reconcile run so far, oldest first. */
   readonly runs: readonly ReconcileRun[];
+  /** The real-time stream's poller (the event source mapping), when the source is on. */
+  readonly poller: KinesisPoller | undefined;
   /**
    * Puts an object into the log bucket, as CloudFront or a load balancer
    * delivers it, and resolves once its event is on the ingest queue.
@@ -206,7 +228,13 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   const { config, clock } = options;
   const bucket = options.bucket ?? config.logs.bucketName ?? 'edgeban-logs';
   const tableName = options.tableName ?? 'edgeban-state';
-  const cloud = await startLocalCloud({ ...options.cloud, buckets: [bucket] });
+  const realtime = options.realtime ?? (config.realtime.distributionIds.length > 0 ? {} : false);
+  const cloud = await startLocalCloud({
+    ...options.cloud,
+    buckets: [bucket],
+    ...(realtime === false ? {} : { kinesis: { shards: realtime.shards ?? 1 } }),
+  });
+  let poller: KinesisPoller | undefined;
   let uploader: LocalClients | undefined;
   const queues: LocalQueue[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -214,6 +242,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       if (timer !== undefined) clearInterval(timer);
+      await poller?.stop();
       for (const q of queues) q.stop();
       await Promise.all(queues.map((q) => q.drain()));
       await reconcileChain.catch(() => undefined);
@@ -345,6 +374,48 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       },
     );
 
+    const kinesis = cloud.kinesis;
+    if (realtime !== false && kinesis !== undefined) {
+      // As the real-time Lambda: one reconciler message per batch that changed blocks.
+      poller = new KinesisPoller({
+        client: kinesis.client,
+        streamName: kinesis.streamName,
+        streamArn: kinesis.streamArn,
+        region: kinesis.region,
+        batchSize: realtime.batchSize ?? 100,
+        intervalMs: realtime.intervalMs ?? 100,
+        redeliveries: realtime.redeliveries ?? 0,
+        handler: async (event) => {
+          let changed = false;
+          const response = await handleRealtimeBatch(
+            {
+              ddb,
+              tableName,
+              config,
+              guard,
+              now: () => clock.now(),
+              notifyReconciler: async () => {
+                changed = true;
+              },
+              horizon: options.horizon ?? true,
+              ...(logger ? { logger } : {}),
+            },
+            event,
+          );
+          if (changed) {
+            reconcilerQueue.send(
+              JSON.stringify({ source: 'realtime', at: new Date(clock.now()).toISOString() }),
+            );
+          }
+          return response;
+        },
+        onError: (err) => logger?.error('real-time invocation failed', { error: String(err) }),
+        onDiscard: (records, reason) =>
+          logger?.error('real-time records discarded', { records: records.length, reason }),
+      });
+      poller.start();
+    }
+
     // Events of objects created, by bucket/key#etag, and uploads waiting for theirs.
     const seen = new Set<string>();
     const waiting = new Map<string, () => void>();
@@ -391,6 +462,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     const settle = async (maxRounds = 30): Promise<void> => {
       let lastError: unknown = null;
       for (let round = 0; round < maxRounds; round++) {
+        await poller?.drain();
         await ingestQueue.drain();
         await reconcilerQueue.drain();
         let run: ReconcileRun;
@@ -475,6 +547,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       ingestQueue,
       reconcilerQueue,
       runs,
+      poller,
       upload,
       reconcileNow,
       settle,

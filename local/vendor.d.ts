@@ -54,3 +54,18 @@ declare module 'dynalite' {
 
   export default function dynalite(options?: DynaliteOptions): Server;
 }
+
+declare module 'kinesalite' {
+  import type { Server } from 'node:http';
+
+  export interface KinesaliteOptions {
+    createStreamMs?: number;
+    deleteStreamMs?: number;
+    updateStreamMs?: number;
+    shardLimit?: number;
+    path?: string;
+    ssl?: boolean;
+  }
+
+  export default function kinesalite(options?: KinesaliteOptions): Server;
+}

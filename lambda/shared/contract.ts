@@ -38,6 +38,8 @@ export const METRICS = {
   rejected: 'RejectedLines',
   stale: 'StaleRequests',
   objects: 'Objects',
+  /** Real-time records dropped as a repeat of a request id in the same batch. */
+  duplicateRecords: 'DuplicateRecords',
   skippedObjects: 'SkippedObjects',
   decisions: 'Decisions',
   activeBlocks: 'ActiveBlocks',
@@ -76,6 +78,7 @@ export const METRIC_DIMENSIONS = {
 export const METRIC_SERVICES = {
   ingest: 'edgeban-ingest',
   reconciler: 'edgeban-reconciler',
+  realtime: 'edgeban-realtime',
 } as const;
 
 /** CloudFormation output names of the pipeline stack. */

@@ -78,6 +78,17 @@ export function ledgerKey(bucket: string, key: string, etag: string): ItemKey {
   return { pk: `OBJ#${bucket}/${key}`, sk: etag.replace(/"/g, '') };
 }
 
+/**
+ * Real-time shard ledger (see `lambda/state/shards.ts`):
+ * `KSHARD#<stream name>/<shard id>` | `LEDGER` | upTo (the highest
+ * committed sequence number of the shard, zero-padded), v (version),
+ * chunk (the latest committed chunk: id, first, last, pairs as JSON, done),
+ * records, rejected, duplicates, stale (totals), at, exp.
+ */
+export function shardLedgerKey(stream: string, shardId: string): ItemKey {
+  return { pk: `KSHARD#${stream}/${shardId}`, sk: 'LEDGER' };
+}
+
 /** Partition of a (rule, key) pair's count items. */
 export function countsPk(rule: string, key: string): string {
   return `CNT#${rule}#${key}`;
