@@ -56,6 +56,7 @@ import {
   type TouchedPair,
   touchedPairs,
 } from './commit';
+import { eventKeyCandidates } from './keys';
 
 export { horizonMinute, maxWindowSum, pairBound, pairSlots } from './commit';
 
@@ -123,8 +124,17 @@ export interface IngestDeps {
 /** One S3 object version to ingest. */
 export interface ObjectRef {
   readonly bucket: string;
-  /** The decoded object key. */
+  /**
+   * The decoded object key; it names the object in the ledger and history
+   * even when an alternate key is the one read.
+   */
   readonly key: string;
+  /**
+   * Other decodings of the event's key, read in order when the one before
+   * finds no object (keys.ts).
+   * @default - none
+   */
+  readonly alternateKeys?: readonly string[];
   readonly etag: string;
   readonly size?: number;
 }
@@ -169,25 +179,54 @@ function errorText(err: unknown): string {
   return `${String(e?.name ?? 'Error')}: ${String(e?.message ?? err)}`.replace(/\s+/g, ' ');
 }
 
-/** The object's bytes, or why there are none to read. */
-async function openObject(
-  s3: S3Client,
-  ref: ObjectRef,
-): Promise<{ body: Readable; length: number | undefined } | { gone: string }> {
+/** What one GetObject of a candidate key found. */
+type Attempt =
+  | { readonly body: Readable; readonly length: number | undefined; readonly key: string }
+  | { readonly miss: 'missing' | 'replaced' | 'denied'; readonly err: unknown };
+
+async function getObject(s3: S3Client, ref: ObjectRef, key: string): Promise<Attempt> {
   try {
     const res = await s3.send(
-      new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, IfMatch: quoteEtag(ref.etag) }),
+      new GetObjectCommand({ Bucket: ref.bucket, Key: key, IfMatch: quoteEtag(ref.etag) }),
     );
-    if (res.Body === undefined) throw new ObjectReadError(ref.bucket, ref.key, 'no body');
-    return { body: res.Body as Readable, length: res.ContentLength };
+    if (res.Body === undefined) throw new ObjectReadError(ref.bucket, key, 'no body');
+    return { body: res.Body as Readable, length: res.ContentLength, key };
   } catch (err) {
-    if (err instanceof NoSuchKey) return { gone: 'object no longer exists' };
+    if (err instanceof NoSuchKey) return { miss: 'missing', err };
     if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412) {
       // The key now holds another version; that one has its own event.
-      return { gone: 'object was replaced (ETag changed)' };
+      return { miss: 'replaced', err };
+    }
+    // Without s3:ListBucket S3 answers a missing key with 403, not 404
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html,
+    // "Permissions"): a wrong candidate key looks like this too.
+    if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 403) {
+      return { miss: 'denied', err };
     }
     throw err;
   }
+}
+
+/**
+ * The object's bytes, or why there are none to read. The event's key is
+ * tried as decoded, then each alternate decoding while none is found; a
+ * 403 that no candidate explains is thrown (it may be a real denial).
+ */
+async function openObject(
+  s3: S3Client,
+  ref: ObjectRef,
+): Promise<{ body: Readable; length: number | undefined; key: string } | { gone: string }> {
+  const misses: { miss: string; err: unknown }[] = [];
+  for (const key of [ref.key, ...(ref.alternateKeys ?? [])]) {
+    const attempt = await getObject(s3, ref, key);
+    if ('body' in attempt) return attempt;
+    misses.push(attempt);
+  }
+  const denied = misses.find((m) => m.miss === 'denied');
+  if (denied !== undefined) throw denied.err;
+  if (misses.some((m) => m.miss === 'replaced'))
+    return { gone: 'object was replaced (ETag changed)' };
+  return { gone: 'object no longer exists' };
 }
 
 /**
@@ -286,7 +325,13 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
       maxMinute: null,
     };
   } else {
-    scan = await scanBody(engine, ref, opened.body, opened.length);
+    if (opened.key !== ref.key) {
+      logger.info('object found under an alternate decoding of its event key', {
+        ...where,
+        readKey: opened.key,
+      });
+    }
+    scan = await scanBody(engine, { ...ref, key: opened.key }, opened.body, opened.length);
   }
 
   let touched: TouchedPair[] = [];
@@ -378,14 +423,13 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
   };
 }
 
-/** Decodes an object key as S3 writes it in event notifications (form encoding). */
-export function decodeEventKey(key: string): string {
-  return decodeURIComponent(key.replace(/\+/g, ' '));
-}
+export { decodeEventKey } from './keys';
 
 /**
- * The objects of one SQS message body: an S3 event notification, or none
- * for the `s3:TestEvent` S3 sends when notifications are set up.
+ * The objects of one SQS message body: an S3 event notification (or the
+ * same shape written by the stack's EventBridge input transformer, told
+ * apart by `eventSource`: its keys are decoded differently, see keys.ts),
+ * or none for the `s3:TestEvent` S3 sends when notifications are set up.
  * @throws BadMessageError for anything else
  */
 export function parseS3EventBody(body: string): ObjectRef[] {
@@ -401,7 +445,11 @@ export function parseS3EventBody(body: string): ObjectRef[] {
   if (!Array.isArray(d.Records)) throw new BadMessageError('no Records list');
   const out: ObjectRef[] = [];
   for (const record of d.Records as unknown[]) {
-    const r = record as { eventName?: unknown; s3?: Record<string, unknown> } | null;
+    const r = record as {
+      eventName?: unknown;
+      eventSource?: unknown;
+      s3?: Record<string, unknown>;
+    } | null;
     if (typeof r?.eventName === 'string' && !r.eventName.startsWith('ObjectCreated:')) continue;
     const bucket = (r?.s3?.bucket as { name?: unknown } | undefined)?.name;
     const object = r?.s3?.object as { key?: unknown; eTag?: unknown; size?: unknown } | undefined;
@@ -411,15 +459,12 @@ export function parseS3EventBody(body: string): ObjectRef[] {
     if (typeof object.eTag !== 'string' || object.eTag === '') {
       throw new BadMessageError(`object ${object.key} has no eTag`);
     }
-    let key: string;
-    try {
-      key = decodeEventKey(object.key);
-    } catch {
-      throw new BadMessageError(`object key ${object.key} is not URL-encoded`);
-    }
+    const [key, ...alternateKeys] = eventKeyCandidates(object.key, r?.eventSource);
+    if (key === undefined) throw new BadMessageError(`object key ${object.key} is not URL-encoded`);
     out.push({
       bucket,
       key,
+      ...(alternateKeys.length > 0 ? { alternateKeys } : {}),
       etag: object.eTag,
       ...(typeof object.size === 'number' ? { size: object.size } : {}),
     });

@@ -352,6 +352,74 @@ describe('ingestObject', () => {
     expect(await scanTable(table, 'OBJ#')).toHaveLength(2);
   });
 
+  it('reads an alternate decoding of the key when the first finds nothing, also behind a 403', async () => {
+    const table = await env.table();
+    const body = gzipSync(cloudFrontLog(burst('192.0.2.21', T0, 3)));
+    const real = await env.put('alt/a+b %.gz', body);
+    const s3 = new S3Client({ region: 'us-east-1' });
+    const mock = mockClient(s3);
+    const denied = () =>
+      new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        message: 'Access Denied',
+        $metadata: { httpStatusCode: 403 },
+      });
+    // Without s3:ListBucket a key that does not exist is a 403.
+    mock
+      .on(GetObjectCommand, { Key: 'alt/first.gz' })
+      .rejects(denied())
+      .on(GetObjectCommand, { Key: 'alt/second.gz' })
+      .rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }))
+      .on(GetObjectCommand, { Key: real.key })
+      .callsFake((input) => env.cloud.clients().s3.send(new GetObjectCommand(input)));
+    const d = deps(env, table, flood, NOW, { s3 });
+    const r = report(
+      await ingestObject(d, {
+        ...real,
+        key: 'alt/first.gz',
+        alternateKeys: ['alt/second.gz', real.key],
+      }),
+    );
+    expect(r.requests).toBe(3);
+    expect(mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key)).toEqual([
+      'alt/first.gz',
+      'alt/second.gz',
+      real.key,
+    ]);
+    // The ledger names the object by the event's first decoding: a redelivery is a duplicate.
+    expect(
+      await ingestObject(d, { ...real, key: 'alt/first.gz', alternateKeys: [real.key] }),
+    ).toEqual({ duplicate: true });
+  });
+
+  it('throws a 403 that no decoding of the key explains, so the message is retried', async () => {
+    const table = await env.table();
+    const s3 = new S3Client({ region: 'us-east-1' });
+    mockClient(s3)
+      .on(GetObjectCommand, { Key: 'deny/a.gz' })
+      .rejects(
+        new S3ServiceException({
+          name: 'AccessDenied',
+          $fault: 'client',
+          message: 'Access Denied',
+          $metadata: { httpStatusCode: 403 },
+        }),
+      )
+      .on(GetObjectCommand, { Key: 'deny/b.gz' })
+      .rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
+    const d = deps(env, table, flood, NOW, { s3 });
+    await expect(
+      ingestObject(d, {
+        bucket: BUCKET,
+        key: 'deny/a.gz',
+        alternateKeys: ['deny/b.gz'],
+        etag: 'e',
+      }),
+    ).rejects.toThrow('Access Denied');
+    expect(await scanTable(table, 'OBJ#')).toEqual([]);
+  });
+
   it('counts the lines of a damaged gzip object before the break and records it', async () => {
     const table = await env.table();
     const whole = gzipSync(cloudFrontLog(burst('192.0.2.12', T0, 2000)));
