@@ -54,6 +54,8 @@ export const BLOCKLIST_RULE_NAME = 'edgeban-blocklist';
 export class EdgeBanWaf extends Construct {
   /** IPv4 sets first, then IPv6, in the order the reconciler fills them. */
   readonly ipSets: readonly IpSetRef[];
+  /** The sets' CloudFormation resources, in the order of {@link ipSets}. */
+  readonly ipSetResources: readonly CfnIPSet[];
   readonly scope: Scope;
   /** The new web ACL's ARN (`attach.mode` `new-web-acl`). */
   readonly webAclArn: string | undefined;
@@ -77,23 +79,33 @@ export class EdgeBanWaf extends Construct {
     this.namePrefix = Names.uniqueResourceName(this, { maxLength: 40, separator: '-' });
 
     const sets: IpSetRef[] = [];
+    const resources: CfnIPSet[] = [];
     for (const version of ['IPV4', 'IPV6'] as const) {
       const count = version === 'IPV4' ? config.ipSets.ipv4 : config.ipSets.ipv6;
       for (let n = 1; n <= count; n++) {
         const label = `${version === 'IPV4' ? 'Ipv4' : 'Ipv6'}Set${n}`;
         const name = `${this.namePrefix}-${version.toLowerCase()}-${n}`;
+        // Every property depends only on what identifies the set (scope,
+        // version, position): CloudFormation rewrites a set's addresses with
+        // the template's empty list whenever it updates the resource, so a
+        // config change that keeps a set must leave its properties alone
+        // (aws-waf-security-automations issue #233, "Updating the stack
+        // removes configured IP set"). `test/infra/ip-set-stability.test.ts`
+        // holds every config field to that.
         const set = new CfnIPSet(this, label, {
           name,
           scope: config.scope,
           ipAddressVersion: version,
           // The reconciler owns the contents; CloudFormation only creates the set.
           addresses: [],
-          description: `edgeban blocklist, ${version} set ${n} of ${count}`,
+          description: `edgeban blocklist, ${version} set ${n}`,
         });
         sets.push({ name, id: set.attrId, arn: set.attrArn, version, scope: config.scope });
+        resources.push(set);
       }
     }
     this.ipSets = sets;
+    this.ipSetResources = resources;
 
     if (config.attach.mode === 'new-web-acl') {
       const acl = new CfnWebACL(this, 'WebAcl', {
