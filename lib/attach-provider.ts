@@ -1,11 +1,10 @@
-import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
-import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Provider } from 'aws-cdk-lib/custom-resources';
+import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import type { IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { KINDS } from '../lambda/attach/resources';
 import { EdgebanFunction } from './edgeban-function';
-import { acknowledgeCdkFunction, acknowledgeXray, wildcardResourceFinding } from './nag';
+import { providerFramework } from './provider-framework';
 
 /** Resource type names of the custom resources, as CloudFormation shows them. */
 export const RESOURCE_TYPES = {
@@ -44,25 +43,7 @@ export class AttachProvider extends Construct {
       // CloudFront (lambda/attach/distribution.ts, `Retries`).
       timeout: Duration.minutes(5),
     });
-    const frameworkLogs = new LogGroup(this, 'FrameworkLogs', {
-      retention: RetentionDays.ONE_MONTH,
-    });
-    const frameworkRole = new Role(this, 'FrameworkRole', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'edgeban: CDK provider framework in front of the attachment handler',
-    });
-    frameworkRole.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [frameworkLogs.logGroupArn],
-      }),
-    );
-    this.provider = new Provider(this, 'Provider', {
-      onEventHandler: this.handler.function,
-      logGroup: frameworkLogs,
-      frameworkOnEventRole: frameworkRole,
-    });
-    acknowledgeFramework(this.provider, frameworkRole, this.handler);
+    this.provider = providerFramework(this, this.handler, 'the attachment handler');
   }
 
   /** The handler's role, for acknowledgements of what it is granted. */
@@ -133,37 +114,4 @@ export class AttachProvider extends Construct {
       properties: { Kind: kind, ...properties },
     });
   }
-}
-
-/** The provider framework's function is aws-cdk-lib's own code, not edgeban's. */
-function acknowledgeFramework(provider: Provider, role: Role, handler: EdgebanFunction): void {
-  acknowledgeCdkFunction(provider, 'the CDK provider framework function', [
-    'dlq',
-    'tracing',
-    'memory',
-  ]);
-  acknowledgeXray(handler.role);
-  Validations.of(handler.function).acknowledge(
-    {
-      id: 'AwsSolutions-L1',
-      reason:
-        'edgeban targets Node 22 (nodejs22.x, supported into 2027), the version its tests run on',
-    },
-    {
-      id: 'Serverless-LambdaLatestVersion',
-      reason:
-        'edgeban targets Node 22 (nodejs22.x, supported into 2027), the version its tests run on',
-    },
-    {
-      id: 'Serverless-LambdaDLQ',
-      reason:
-        'invoked synchronously by the provider framework, which reports its failure to CloudFormation',
-    },
-  );
-  // The framework invokes the handler by its ARN and by `ARN:*` (its versions).
-  Validations.of(role).acknowledge({
-    id: wildcardResourceFinding(role, `${handler.function.functionArn}:*`),
-    reason:
-      'the provider framework may invoke any version of the attachment handler; the function itself is fixed',
-  });
 }

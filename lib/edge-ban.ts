@@ -36,6 +36,7 @@ import { parseConfig } from '../lambda/core/config';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { ENV, TABLE } from '../lambda/shared/contract';
 import { AttachProvider } from './attach-provider';
+import { DeployRecord } from './deploy-record';
 import { EdgeBanMonitoring } from './edge-ban-monitoring';
 import { albRegion, EdgeBanWaf, type IpSetRef } from './edge-ban-waf';
 import { EdgebanFunction } from './edgeban-function';
@@ -221,6 +222,11 @@ export class EdgeBan extends Construct {
 
     // WAF.
     this.waf = props.waf ?? new EdgeBanWaf(this, 'Waf', { config });
+    // Deploy records: in the stack of the IP sets, after every update of them.
+    new DeployRecord(this.waf, 'DeployRecord', {
+      ipSets: this.waf.ipSetResources,
+      table: this.table,
+    });
 
     // Functions.
     const environment: Record<string, string> = {
