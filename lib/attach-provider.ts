@@ -1,9 +1,10 @@
-import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
-import type { IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { KINDS } from '../lambda/attach/resources';
 import { EdgebanFunction } from './edgeban-function';
+import { wildcardResourceFinding } from './nag';
 import { providerFramework } from './provider-framework';
 
 /** Resource type names of the custom resources, as CloudFormation shows them. */
