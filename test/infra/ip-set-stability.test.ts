@@ -36,6 +36,16 @@ const CHANGES: readonly Change[] = [
   { field: 'logs.prefix', after: { logs: { prefix: 'cf/', enableOn: [] } } },
   { field: 'logs.bucketName', after: { logs: { bucketName: 'my-logs', prefix: '' } } },
   { field: 'logs.enableOn', after: { logs: { prefix: '', enableOn: [DIST] } } },
+  {
+    field: 'logs.cloudfrontDelivery',
+    before: { logs: { prefix: '', enableOn: [DIST] } },
+    after: { logs: { prefix: '', enableOn: [DIST], cloudfrontDelivery: 'v2-json' } },
+  },
+  {
+    field: 'logs.distributionFeatures',
+    before: { logs: { prefix: '', enableOn: [DIST] } },
+    after: { logs: { prefix: '', enableOn: [DIST], distributionFeatures: ['lambda-edge'] } },
+  },
   { field: 'attach.mode', after: { attach: { mode: 'rule-group' } } },
   {
     field: 'attach.mode',
