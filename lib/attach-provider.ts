@@ -12,6 +12,7 @@ export const RESOURCE_TYPES = {
   [KINDS.distributionWebAcl]: 'Custom::EdgebanDistributionWebAcl',
   [KINDS.distributionLogging]: 'Custom::EdgebanDistributionLogging',
   [KINDS.bucketEventBridge]: 'Custom::EdgebanBucketEventBridge',
+  [KINDS.distributionRealtimeLogs]: 'Custom::EdgebanDistributionRealtimeLogs',
 } as const;
 
 const ID = 'EdgebanAttachProvider';

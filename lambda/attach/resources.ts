@@ -32,6 +32,7 @@ import {
   type RetryOptions,
   setLogging,
 } from './distribution';
+import { realtimeLogs } from './realtime-logs';
 import { setWebAcl, webAclState } from './web-acl';
 
 /** The resource kinds, as the CDK app writes them in `Kind`. */
@@ -39,6 +40,7 @@ export const KINDS = {
   distributionWebAcl: 'DistributionWebAcl',
   distributionLogging: 'DistributionLogging',
   bucketEventBridge: 'BucketEventBridge',
+  distributionRealtimeLogs: 'DistributionRealtimeLogs',
 } as const;
 
 /** What the provider framework sends back to CloudFormation. */
@@ -323,6 +325,14 @@ export async function onEvent(
       return logging(event, deps);
     case KINDS.bucketEventBridge:
       return bucketEventBridge(event, deps);
+    case KINDS.distributionRealtimeLogs: {
+      const props = event.ResourceProperties as Record<string, unknown>;
+      return realtimeLogs(event, deps, {
+        distributionId: prop(props, 'DistributionId'),
+        arn: prop(props, 'RealtimeLogConfigArn'),
+        replace: flag(props, 'ReplaceExisting'),
+      });
+    }
     default:
       throw new PropertyError('Kind', kind);
   }
