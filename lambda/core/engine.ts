@@ -4,7 +4,7 @@
  * Pure code: the CLI, the Lambda handlers and the tests share it.
  */
 import type { Readable } from 'node:stream';
-import { MinuteCounts } from './counter';
+import { grown, type MinuteCounts, PairTable } from './counter';
 import {
   type EvaluateOptions,
   emptyPairState,
@@ -34,12 +34,23 @@ export interface EngineOptions {
   readonly minMinute?: number;
 }
 
-/** What the engine knows about one client address. */
-interface ClientEntry {
-  readonly ip: string;
-  requests: number;
-  /** Per rule, the series of the client's masked key once it matched; null when guarded. */
-  readonly series: (MinuteCounts | undefined)[] | null;
+/**
+ * An engine's counts as plain data (typed arrays and strings), for moving
+ * them between threads: {@link Engine.state} and {@link Engine.absorb}.
+ */
+export interface EngineState {
+  readonly stale: number;
+  /** Client addresses in first-seen order. */
+  readonly ips: string[];
+  /** Requests per client, in the order of `ips`. */
+  readonly requests: Float64Array;
+  /** Per rule: keys, and their minutes and counts (key i at `offsets[i]` to `offsets[i + 1]`). */
+  readonly rules: {
+    readonly keys: string[];
+    readonly offsets: Uint32Array;
+    readonly minutes: Int32Array;
+    readonly counts: Float64Array;
+  }[];
 }
 
 /** One (key, rule) pair's counts. */
@@ -92,9 +103,17 @@ export class Engine {
   private readonly filters: RequestFilter[];
   private readonly guard: Guard;
   private readonly minMinute: number;
-  private readonly clientMap = new Map<string, ClientEntry>();
-  /** Per rule: masked key → counts. */
-  private readonly pairMaps: Map<string, MinuteCounts>[];
+  // Clients live in typed arrays indexed by a per-client id, not in one
+  // object each: with hundreds of thousands of clients, objects and their
+  // headers would cost several times the counts they hold.
+  private readonly clientIds = new Map<string, number>();
+  private requests = new Float64Array(1024);
+  /** 1 when the client is guarded: counted in `requests`, never toward a rule. */
+  private guarded = new Uint8Array(1024);
+  /** Per rule: the client's key id in that rule's table plus one; 0 until it first matches. */
+  private keyOf: Int32Array[];
+  /** Per rule: masked key → minute counts. */
+  private readonly tables: PairTable[];
   private readonly onRequest = (req: ParsedRequest): void => this.count(req);
 
   constructor(
@@ -103,7 +122,8 @@ export class Engine {
   ) {
     this.rules = config.rules;
     this.filters = this.rules.map(compileFilter);
-    this.pairMaps = this.rules.map(() => new Map());
+    this.tables = this.rules.map(() => new PairTable());
+    this.keyOf = this.rules.map(() => new Int32Array(1024));
     this.guard = options.guard ?? defaultGuard(config);
     this.minMinute = options.minMinute ?? -Infinity;
   }
@@ -115,12 +135,13 @@ export class Engine {
 
   /** Counts one parsed request (the scanner's callback; public for adapters). */
   count(req: ParsedRequest): void {
-    let client = this.clientMap.get(req.ip);
-    if (client === undefined) client = this.addClient(req.ip);
-    client.requests++;
-    const series = client.series;
-    if (series === null) return;
-    if (req.minute < this.minMinute) {
+    const ip = req.ip;
+    let client = this.clientIds.get(ip);
+    if (client === undefined) client = this.addClient(ip);
+    this.requests[client]!++;
+    if (this.guarded[client] === 1) return;
+    const minute = req.minute;
+    if (minute < this.minMinute) {
       this.stale++;
       return;
     }
@@ -128,49 +149,101 @@ export class Engine {
     for (let r = 0; r < filters.length; r++) {
       const filter = filters[r];
       if (filter === null || filter!(req)) {
-        (series[r] ?? this.seriesOf(client.ip, series, r)).add(req.minute);
+        // Series are attached on a client's first matching request, so rules
+        // that few clients match (a login path, 4xx) cost nothing per client.
+        const id = this.keyOf[r]![client]! - 1;
+        this.tables[r]!.add(id >= 0 ? id : this.linkKey(ip, client, r), minute);
       }
     }
   }
 
-  private addClient(ip: string): ClientEntry {
-    // Series are attached on a client's first matching request, so rules
-    // that few clients match (a login path, 4xx) cost nothing per client.
-    const series = this.guard.isGuarded(ip)
-      ? null
-      : new Array<MinuteCounts | undefined>(this.rules.length).fill(undefined);
-    const entry: ClientEntry = { ip, requests: 0, series };
-    this.clientMap.set(ip, entry);
-    return entry;
+  private addClient(ip: string): number {
+    const id = this.clientIds.size;
+    if (id === this.requests.length) {
+      this.requests = grown(this.requests, id * 2);
+      this.guarded = grown(this.guarded, id * 2);
+      this.keyOf = this.keyOf.map((k) => grown(k, id * 2));
+    }
+    this.clientIds.set(ip, id);
+    if (this.guard.isGuarded(ip)) this.guarded[id] = 1;
+    return id;
   }
 
-  private seriesOf(ip: string, series: (MinuteCounts | undefined)[], r: number): MinuteCounts {
+  private linkKey(ip: string, client: number, r: number): number {
     const rule = this.rules[r]!;
-    const key = maskKey(ip, rule.ipv4Prefix, rule.ipv6Prefix);
-    const map = this.pairMaps[r]!;
-    let counts = map.get(key);
-    if (counts === undefined) {
-      counts = new MinuteCounts();
-      map.set(key, counts);
-    }
-    series[r] = counts;
-    return counts;
+    const id = this.tables[r]!.id(maskKey(ip, rule.ipv4Prefix, rule.ipv6Prefix));
+    this.keyOf[r]![client] = id + 1;
+    return id;
   }
 
-  /** Every (key, rule) pair with counts, minutes normalized. */
-  *pairs(): Generator<PairCounts> {
-    for (let r = 0; r < this.pairMaps.length; r++) {
-      for (const [key, counts] of this.pairMaps[r]!) {
-        if (counts.minutes.length > 0) yield { ruleIndex: r, key, counts: counts.normalize() };
+  /** The counts as plain data, for another engine to {@link absorb} (e.g. from a worker thread). */
+  state(): EngineState {
+    const ips = [...this.clientIds.keys()];
+    const rules = this.tables.map((table) => {
+      const keys: string[] = [];
+      const series: MinuteCounts[] = [];
+      let points = 0;
+      for (const [key, counts] of table.entries()) {
+        keys.push(key);
+        series.push(counts);
+        points += counts.minutes.length;
       }
+      const offsets = new Uint32Array(keys.length + 1);
+      const minutes = new Int32Array(points);
+      const counts = new Float64Array(points);
+      let at = 0;
+      series.forEach((s, i) => {
+        minutes.set(s.minutes, at);
+        counts.set(s.counts, at);
+        at += s.minutes.length;
+        offsets[i + 1] = at;
+      });
+      return { keys, offsets, minutes, counts };
+    });
+    return { stale: this.stale, ips, requests: this.requests.slice(0, ips.length), rules };
+  }
+
+  /**
+   * Adds another engine's counts (same config) to this one's: afterwards
+   * the decisions and clients are those of one engine that read both
+   * engines' inputs.
+   */
+  absorb(state: EngineState): void {
+    this.stale += state.stale;
+    state.ips.forEach((ip, i) => {
+      let client = this.clientIds.get(ip);
+      if (client === undefined) client = this.addClient(ip);
+      this.requests[client]! += state.requests[i]!;
+    });
+    state.rules.forEach((rule, r) => {
+      const table = this.tables[r]!;
+      rule.keys.forEach((key, i) => {
+        const id = table.id(key);
+        for (let j = rule.offsets[i]!; j < rule.offsets[i + 1]!; j++) {
+          table.add(id, rule.minutes[j]!, rule.counts[j]!);
+        }
+      });
+    });
+  }
+
+  /**
+   * Every (key, rule) pair with counts, minutes normalized.
+   * @param overThreshold only pairs with more requests in all than their rule's threshold
+   */
+  *pairs(overThreshold = false): Generator<PairCounts> {
+    for (let r = 0; r < this.tables.length; r++) {
+      const over = overThreshold ? this.rules[r]!.threshold : 0;
+      for (const [key, counts] of this.tables[r]!.entries(over))
+        yield { ruleIndex: r, key, counts };
     }
   }
 
   /** Every client by requests descending, then address. */
   clients(): { ip: string; requests: number }[] {
-    return [...this.clientMap.values()]
-      .map((c) => ({ ip: c.ip, requests: c.requests }))
-      .sort((a, b) => b.requests - a.requests || compareKeys(a.ip, b.ip));
+    const requests = this.requests;
+    const out: { ip: string; requests: number }[] = [];
+    for (const [ip, id] of this.clientIds) out.push({ ip, requests: requests[id]! });
+    return out.sort((a, b) => b.requests - a.requests || compareKeys(a.ip, b.ip));
   }
 
   /**
@@ -181,7 +254,9 @@ export class Engine {
    */
   decisions(): Decision[] {
     const out: Decision[] = [];
-    for (const pair of this.evaluateAll()) {
+    // A pair fires when a window holds more than the threshold, so pairs
+    // with no more than that in all are skipped unevaluated.
+    for (const pair of this.evaluateAll(true)) {
       const { state } = pair;
       const last = state.blocks[state.blocks.length - 1];
       if (state.firstExceeded === null || last === undefined) continue;
@@ -199,11 +274,14 @@ export class Engine {
     return sortDecisions(out);
   }
 
-  /** Every evaluable pair with its replay state (peaks of pairs that never fired included). */
-  *evaluateAll(): Generator<PairCounts & { state: PairState }> {
+  /**
+   * Every evaluable pair with its replay state (peaks of pairs that never fired included).
+   * @param overThreshold only pairs that may fire (more requests in all than the threshold)
+   */
+  *evaluateAll(overThreshold = false): Generator<PairCounts & { state: PairState }> {
     const options: EvaluateOptions = { decisionTime: endOfMinute };
     const timings = this.rules.map((rule) => ruleTiming(rule, this.config));
-    for (const pair of this.pairs()) {
+    for (const pair of this.pairs(overThreshold)) {
       if (pair.key.includes('/') && this.guard.overlapsGuarded(pair.key) !== null) continue;
       const state = emptyPairState();
       evaluateSeries(pair.counts, timings[pair.ruleIndex]!, this.config.block, state, options);

@@ -122,4 +122,85 @@ describe('Engine', () => {
     expect(engine.stale).toBe(20);
     expect(engine.decisions()).toEqual([]);
   });
+
+  it('decides and counts the same when split engines absorb each other', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(hitArb, { minLength: 50, maxLength: 400 }),
+        fc.integer({ min: 2, max: 4 }),
+        fc.infiniteStream(fc.nat()),
+        async (hits, n, picks) => {
+          const whole = new Engine(CONFIG);
+          await whole.scan(Readable.from([fileOf(hits, 'cf', false)]));
+          const parts: Hit[][] = Array.from({ length: n }, () => []);
+          const it = picks[Symbol.iterator]();
+          for (const h of hits) parts[it.next().value % n]!.push(h);
+          const merged = new Engine(CONFIG);
+          for (const part of parts) {
+            const e = new Engine(CONFIG);
+            await e.scan(Readable.from([fileOf(part, 'alb', true)]));
+            // As a worker thread would hand it over.
+            merged.absorb(structuredClone(e.state()));
+          }
+          expect(merged.decisions()).toEqual(whole.decisions());
+          expect(merged.clients()).toEqual(whole.clients());
+          const pairs = (e: Engine) =>
+            [...e.pairs()]
+              .map((p) => ({ r: p.ruleIndex, key: p.key, m: p.counts.minutes, c: p.counts.counts }))
+              .sort((a, b) => a.r - b.r || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+          expect(pairs(merged)).toEqual(pairs(whole));
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('counts every client and minute exactly past the first thousand clients', async () => {
+    const config = parseConfig({
+      rules: [
+        { name: 'flood', threshold: 3, window: '2m' },
+        { name: 'nets', threshold: 40, window: '5m', ipv4Prefix: 24, ipv6Prefix: 48 },
+      ],
+    });
+    const hits: Hit[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const c = (i * 7919) % 2600;
+      const ip = c % 10 === 0 ? `2001:db8:${c + 100}::${1 + (i % 3)}` : `198.${(c >> 8) & 255}.${c & 255}.9`;
+      const minute = (i * 31) % 40;
+      hits.push({
+        ip,
+        at: new Date((T0 + minute * 60 + (i % 60)) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      });
+    }
+    const engine = new Engine(config);
+    await engine.scan(Readable.from([fileOf(hits, 'cf', true)]));
+    // Brute force: per client the requests, per (rule, key) the per-minute counts.
+    const requests = new Map<string, number>();
+    const series = new Map<string, Map<number, number>>();
+    for (const h of hits) {
+      requests.set(h.ip, (requests.get(h.ip) ?? 0) + 1);
+      const minute = Math.floor(Date.parse(h.at) / 60000);
+      const v4 = !h.ip.includes(':');
+      const keys = [
+        v4 ? `0 ${h.ip}` : `0 2001:db8:${h.ip.split(':')[2]}::/64`,
+        v4
+          ? `1 ${h.ip.split('.').slice(0, 3).join('.')}.0/24`
+          : `1 2001:db8:${h.ip.split(':')[2]}::/48`,
+      ];
+      for (const k of keys) {
+        const m = series.get(k) ?? new Map<number, number>();
+        m.set(minute, (m.get(minute) ?? 0) + 1);
+        series.set(k, m);
+      }
+    }
+    expect(engine.clients().length).toBe(requests.size);
+    for (const c of engine.clients()) expect(c.requests).toBe(requests.get(c.ip));
+    const seen = [...engine.pairs()];
+    expect(seen.length).toBe(series.size);
+    for (const p of seen) {
+      const want = [...series.get(`${p.ruleIndex} ${p.key}`)!].sort((a, b) => a[0] - b[0]);
+      expect(p.counts.minutes).toEqual(want.map((e) => e[0]));
+      expect(p.counts.counts).toEqual(want.map((e) => e[1]));
+    }
+  });
 });
