@@ -958,3 +958,102 @@ async function main(): Promise<void> {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await main();
 }
+
+// ---------------------------------------------------------------- known attackers
+
+/** A bench rule as the oracle sees it. */
+export interface OracleRule {
+  readonly threshold: number;
+  readonly windowMinutes: number;
+}
+
+/** The bench rules the generator's roles are built for. */
+export const ORACLE_RULES = {
+  flood: { threshold: 2000, windowMinutes: 5 },
+  login: { threshold: 20, windowMinutes: 5 },
+  probes: { threshold: 50, windowMinutes: 1 },
+} as const satisfies Record<string, OracleRule>;
+
+/** Per bench rule, the client addresses that must be decided, sorted. */
+export type KnownAttackers = Record<keyof typeof ORACLE_RULES, string[]>;
+
+/** Chance of a wrong answer the oracle accepts for one heavy hitter and rule. */
+const DOUBT = 1e-9;
+
+/** Upper tail of the standard normal distribution (Abramowitz and Stegun 7.1.26). */
+function upperTail(z: number): number {
+  if (z < 0) return 1 - upperTail(-z);
+  const x = z / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const poly =
+    t *
+    (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return 0.5 * poly * Math.exp(-x * x);
+}
+
+/**
+ * The generator's known attackers: which heavy hitters each bench rule must
+ * decide, worked out from the plan's counts alone (never from the lines or
+ * the engine), so that the bench can check every timed run. Flooders send
+ * only ordinary requests (no `POST /login`, no 4xx); stuffers only
+ * `POST /login`, 60% of them 401; scanners only 404s, each in its own fifth
+ * of the span. Ordinary clients stay under every rule by construction
+ * (sessions capped at about 60 requests a minute), so none is expected.
+ *
+ * @throws BenchOptionError when the options put a heavy hitter's rate too
+ *   close to a threshold for a sure answer
+ */
+export function knownAttackers(opts: GenerateOptions): KnownAttackers {
+  const o = resolveOptions(opts);
+  const plan = planClients(o);
+  const total = o.lines;
+  const login = Math.round(total * MIX.login);
+  const notFound = Math.round(total * MIX.notFound);
+  const stufferLogins = Math.floor(login / 2);
+  const scannerProbes = Math.floor(notFound / 2);
+  const floods = Math.round(total * MIX.heavy) - stufferLogins - scannerProbes;
+  const floodCounts = apportion(
+    floods,
+    Array.from({ length: FLOODERS }, (_, k) => 1 / (k + 1)),
+  );
+  const loginCounts = apportion(stufferLogins, Array(STUFFERS).fill(1));
+  const probeCounts = apportion(scannerProbes, Array(SCANNERS).fill(1));
+  const span = o.minutes;
+  const scanSpan = span / SCANNERS;
+  // Mean requests a rule's window holds, per heavy hitter and rule.
+  const perWindow = (n: number, spread: number, w: number) => (n * Math.min(w, spread)) / spread;
+  const out: KnownAttackers = { flood: [], login: [], probes: [] };
+  // Requests land at uniformly random times, so a window's count is about
+  // Poisson (normal for these means). A rule surely fires when every one of
+  // the disjoint windows staying at or under the threshold is unlikely, and
+  // surely stays quiet when any of the sliding windows passing it is.
+  const judge = (rule: keyof KnownAttackers, ip: string, mean: number, spread: number) => {
+    const { threshold, windowMinutes } = ORACLE_RULES[rule];
+    const sd = Math.sqrt(Math.max(mean, 1));
+    const windows = Math.max(1, Math.floor(spread / windowMinutes));
+    const quietOnce = 1 - upperTail((threshold + 0.5 - mean) / sd);
+    if (quietOnce ** windows < DOUBT) out[rule].push(ip);
+    else if (spread * upperTail((threshold + 0.5 - mean) / sd) >= DOUBT) {
+      throw new BenchOptionError(
+        `${total} lines in ${span} minutes put heavy hitter ${ip} too close to the ${rule} threshold for a sure answer`,
+      );
+    }
+  };
+  const { flood, login: lg, probes } = ORACLE_RULES;
+  plan.flooders.forEach((ip, i) => {
+    judge('flood', ip, perWindow(floodCounts[i]!, span, flood.windowMinutes), span);
+  });
+  plan.stuffers.forEach((ip, i) => {
+    const n = loginCounts[i]!;
+    judge('flood', ip, perWindow(n, span, flood.windowMinutes), span);
+    judge('login', ip, perWindow(n, span, lg.windowMinutes), span);
+    judge('probes', ip, perWindow(n * 0.6, span, probes.windowMinutes), span);
+  });
+  plan.scanners.forEach((ip, i) => {
+    const n = probeCounts[i]!;
+    judge('flood', ip, perWindow(n, scanSpan, flood.windowMinutes), scanSpan);
+    judge('probes', ip, perWindow(n, scanSpan, probes.windowMinutes), scanSpan);
+  });
+  for (const list of Object.values(out)) list.sort();
+  return out;
+}

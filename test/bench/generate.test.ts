@@ -13,6 +13,7 @@ import {
   type GenerateOptions,
   generateLogs,
   generateText,
+  knownAttackers,
   planClients,
   resolveOptions,
   writeBenchFile,
@@ -231,6 +232,24 @@ describe('generateText', () => {
   });
 });
 
+describe('knownAttackers', () => {
+  it('returns the two busiest flooders, every stuffer and every scanner for the 1M-line hour', () => {
+    const o = { format: 'cloudfront' as const, lines: 1_000_000, seed: 1 };
+    const plan = planClients(o);
+    expect(knownAttackers(o)).toEqual({
+      flood: [plan.flooders[0]!, plan.flooders[1]!].sort(),
+      login: [...plan.stuffers].sort(),
+      probes: [...plan.scanners].sort(),
+    });
+  });
+
+  it('throws when a heavy hitter is too close to a threshold for a sure answer', () => {
+    expect(() => knownAttackers({ format: 'alb', lines: 50_000, seed: 1 })).toThrow(
+      /too close to the login threshold/,
+    );
+  });
+});
+
 describe('planClients', () => {
   const big: GenerateOptions = { format: 'alb', lines: 1_000_000, seed: 1 };
 
@@ -356,6 +375,12 @@ describe('the engine over generated files', () => {
       expect(decided('flood')).toEqual([plan.flooders[0]]);
       expect(decided('login')).toEqual([...plan.stuffers].sort());
       expect(decided('probes')).toEqual([...plan.scanners].sort());
+      // The oracle the bench checks every timed run against says the same.
+      expect(knownAttackers(o)).toEqual({
+        flood: decided('flood'),
+        login: decided('login'),
+        probes: decided('probes'),
+      });
     });
   }
 });
