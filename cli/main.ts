@@ -10,6 +10,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../lambda/core/config';
+import type { DoctorOptions } from './doctor';
 import { CliError, oneLine } from './errors';
 import { DEFAULT_CONCURRENCY } from './inputs';
 import type { LocalOptions } from './local';
@@ -107,6 +108,20 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
     .action(async (opts: LocalOptions) => {
       const { runLocal } = await import('./local');
       done(await runLocal(opts, io));
+    });
+
+  program
+    .command('doctor')
+    .description('check an AWS account for what would make a first deploy of the config fail')
+    .option(
+      '--config <file>',
+      'cdk.json, or a file holding the edgeban object (default ./cdk.json)',
+    )
+    .option('--region <region>', "the pipeline's Region, the log bucket's (default $AWS_REGION)")
+    .option('--json', 'print one JSON document')
+    .action(async (opts: DoctorOptions) => {
+      const { doctorCommand } = await import('./doctor');
+      done(await doctorCommand(opts, io));
     });
 
   registerOperatorCommands(program, io, done);
