@@ -255,7 +255,39 @@ export function checkRegion(ctx: DoctorContext): Check[] {
       );
     }
   }
+  out.push(...checkLoadBalancerRegions(ctx));
   return out;
+}
+
+/** The Region of an ELB ARN (`arn:aws:elasticloadbalancing:<region>:...`), or null. */
+function arnRegion(arn: string): string | null {
+  return /^arn:[\w-]+:elasticloadbalancing:([\w-]+):/.exec(arn)?.[1] ?? null;
+}
+
+/**
+ * A regional web ACL goes only on resources of its own Region
+ * (https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-associating-aws-resource.html),
+ * and a load balancer logs only to a bucket in its own Region
+ * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html).
+ */
+function checkLoadBalancerRegions(ctx: DoctorContext): Check[] {
+  const { config, region } = ctx;
+  const arns = [
+    ...config.attach.albArns,
+    ...config.logs.enableOn.filter((id) => id.startsWith('arn:')),
+  ];
+  const elsewhere = [...new Set(arns)].filter((arn) => arnRegion(arn) !== region);
+  if (arns.length === 0) return [];
+  if (elsewhere.length === 0) {
+    return [ok('region-load-balancers', `every load balancer is in ${region}`)];
+  }
+  return [
+    fail(
+      'region-load-balancers',
+      `${elsewhere.length} load balancer(s) outside ${region}: ${elsewhere.join(', ')}`,
+      `deploy one edgeban per Region: keep only ${region}'s load balancers in attach.albArns and logs.enableOn`,
+    ),
+  ];
 }
 
 /**

@@ -380,6 +380,31 @@ describe('edgeban doctor', () => {
     });
   });
 
+  it('fails load balancers in another Region than the pipeline', async () => {
+    const alb = (region: string) =>
+      `arn:aws:elasticloadbalancing:${region}:123456789012:loadbalancer/app/web/0123456789abcdef`;
+    const r = await doctor([
+      '--config',
+      write({
+        scope: 'REGIONAL',
+        logs: { enableOn: [alb('eu-west-1')] },
+        attach: { albArns: [alb('eu-west-1'), alb('us-east-2')] },
+      }),
+      '--region',
+      'eu-west-1',
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    expect(check(r.doc, 'region-load-balancers')).toMatchObject({
+      status: 'fail',
+      detail: `1 load balancer(s) outside eu-west-1: ${alb('us-east-2')}`,
+    });
+    // REGIONAL scope counts WAF entities in the pipeline's Region.
+    expect(wafv2.commandCalls(ListIPSetsCommand)[0]?.args[0].input).toMatchObject({
+      Scope: 'REGIONAL',
+    });
+  });
+
   it('warns, naming the action, when a read is denied', async () => {
     lambda
       .on(GetAccountSettingsCommand)
