@@ -43,6 +43,7 @@ import { EdgebanFunction } from './edgeban-function';
 import { EdgeBanError } from './errors';
 import { LogDelivery, vendedLogDeliveryStatements } from './log-delivery';
 import { acknowledgeXray, wildcardResourceFinding } from './nag';
+import { RealtimeSource } from './realtime-source';
 
 /**
  * The `edgeban` config as written in `cdk.json` context: an object, or the
@@ -160,6 +161,8 @@ export class EdgeBan extends Construct {
   readonly monitoring: EdgeBanMonitoring;
   /** The topic the alarms notify, if any. */
   readonly alarmTopic: ITopic | undefined;
+  /** The real-time source, when `realtime.distributionIds` names distributions. */
+  readonly realtime: RealtimeSource | undefined;
 
   constructor(scope: Construct, id: string, props: EdgeBanProps) {
     super(scope, id);
@@ -301,6 +304,18 @@ export class EdgeBan extends Construct {
       lagSeconds: config.alarms.lagSeconds,
       ...(this.alarmTopic === undefined ? {} : { topic: this.alarmTopic }),
     });
+
+    // CloudFront real-time logs, where asked (DESIGN section 8).
+    if (config.realtime.distributionIds.length > 0) {
+      this.realtime = new RealtimeSource(this, 'Realtime', {
+        config,
+        table: this.table,
+        reconcilerQueue: this.reconcilerQueue,
+        environment,
+        logRetention: retention,
+        ...(this.alarmTopic === undefined ? {} : { alarmTopic: this.alarmTopic }),
+      });
+    }
 
     this.acknowledge();
   }

@@ -42,3 +42,9 @@ export {
   STACK_IDS,
 } from './edgeban-stacks';
 export { EdgeBanError } from './errors';
+export {
+  REALTIME_SIZING,
+  RealtimeSource,
+  type RealtimeSourceProps,
+  STREAM_RETENTION,
+} from './realtime-source';

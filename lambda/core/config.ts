@@ -445,11 +445,19 @@ function checkCloudFrontDelivery(logs: EdgebanConfig['logs']): void {
       );
     }
   }
-  // Only legacy delivery rewrites a distribution's config (UpdateDistribution).
-  if (logs.distributionFeatures.length > 0 && (v2 || distributions.length === 0)) {
+}
+
+/**
+ * `logs.distributionFeatures` is about rewriting a distribution's whole
+ * config (UpdateDistribution): legacy logging and the real-time log config
+ * attachment do that, v2 delivery does not.
+ */
+function checkDistributionFeatures(logs: EdgebanConfig['logs'], realtime: RealtimeConfig): void {
+  const legacy = logs.cloudfrontDelivery === 'legacy' && loggedDistributions(logs).length > 0;
+  if (logs.distributionFeatures.length > 0 && !legacy && realtime.distributionIds.length === 0) {
     fail(
       'logs.distributionFeatures',
-      'applies only to distributions in logs.enableOn with logs.cloudfrontDelivery "legacy" (the only delivery that rewrites a distribution\'s config)',
+      'applies only to distributions in logs.enableOn with logs.cloudfrontDelivery "legacy" or in realtime.distributionIds (the only uses that rewrite a distribution\'s config)',
       logs.distributionFeatures,
     );
   }
@@ -653,6 +661,7 @@ export function parseConfig(raw: unknown): EdgebanConfig {
   const horizonSeconds = durationAt(c.horizon ?? d.horizon, 'horizon');
   const alarms = alarmsAt(c.alarms);
   const realtime = realtimeAt(c.realtime, scope, logs);
+  checkDistributionFeatures(logs, realtime);
 
   return {
     scope,

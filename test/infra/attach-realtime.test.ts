@@ -115,12 +115,10 @@ beforeEach(() => {
 
 describe('DistributionRealtimeLogs', () => {
   it('attaches the config to the default and every path behavior, with the ETag read', async () => {
-    cloudfront
-      .on(GetDistributionConfigCommand)
-      .resolves({
-        DistributionConfig: distribution(undefined, { '/api/*': undefined, '/img/*': undefined }),
-        ETag: 'E1',
-      });
+    cloudfront.on(GetDistributionConfigCommand).resolves({
+      DistributionConfig: distribution(undefined, { '/api/*': undefined, '/img/*': undefined }),
+      ETag: 'E1',
+    });
     const res = await onEvent(event('Create', props()), deps());
     expect(arnsSent()).toEqual([{ default: OURS, paths: [OURS, OURS] }]);
     expect(cloudfront.commandCalls(UpdateDistributionCommand)[0]!.args[0].input.IfMatch).toBe('E1');

@@ -45,6 +45,16 @@ const SHAPES: [string, Record<string, unknown>, string][] = [
     { logs: { enableOn: [DIST], distributionFeatures: ['lambda-edge', 'vpc-origins'] } },
     'us-east-1',
   ],
+  [
+    'real-time logs of a distribution with Lambda@Edge, provisioned shards, e-mail',
+    {
+      attach: { distributionIds: [DIST] },
+      realtime: { distributionIds: [DIST], shards: 2 },
+      logs: { distributionFeatures: ['lambda-edge'] },
+      alarms: { email: 'ops@example.com' },
+    },
+    'us-east-1',
+  ],
   ['a rule group', { attach: { mode: 'rule-group' } }, 'us-east-1'],
   ['no attachment', { scope: 'REGIONAL', attach: { mode: 'none' } }, 'ap-southeast-4'],
 ];
