@@ -87,6 +87,11 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
       integer('--concurrency', 1),
       DEFAULT_CONCURRENCY,
     )
+    .option(
+      '--workers <n>',
+      'threads scanning local files at once (default: the available cores)',
+      integer('--workers', 1),
+    )
     .action(async (inputs: string[], opts: ReplayCommandOptions) => {
       const { replayCommand } = await import('./replay-command');
       done(await replayCommand(inputs, opts, io));

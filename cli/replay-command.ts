@@ -29,6 +29,8 @@ export interface ReplayCommandOptions {
   since?: string;
   until?: string;
   concurrency: number;
+  /** Threads scanning local files; undefined: the available cores. */
+  workers?: number;
 }
 
 /** The `--since`/`--until` range, or undefined when neither is given. */
@@ -117,6 +119,7 @@ export async function replayCommand(
     clients: opts.clients,
     progress,
     concurrency: opts.concurrency,
+    ...(opts.workers === undefined ? {} : { workers: opts.workers }),
     ...(range === undefined ? {} : { range, objectsOutOfRange }),
   });
   if (opts.report !== undefined) {

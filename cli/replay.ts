@@ -2,7 +2,8 @@
  * `edgeban replay`: the engine over logs offline, with the JSON document
  * of DESIGN.md section 4.
  */
-import { PassThrough, Readable } from 'node:stream';
+import { availableParallelism } from 'node:os';
+import { PassThrough, type Readable } from 'node:stream';
 import { Engine } from '../lambda/core/engine';
 import { formatSeconds } from '../lambda/core/formats/time';
 import { fieldNeeds } from '../lambda/core/rules';
@@ -10,6 +11,8 @@ import { scanStream } from '../lambda/core/scan';
 import type { Decision, EdgebanConfig, FileScan, ParsedRequest } from '../lambda/core/types';
 import { isUnreachable, oneLine, UnreachableError } from './errors';
 import { DEFAULT_CONCURRENCY, isBounded, type Source, type TimeRange } from './inputs';
+import { Prefetcher } from './prefetch';
+import { scanInWorkers } from './replay-workers';
 
 /** A file with a problem, as the JSON document lists it. */
 export interface Problem {
@@ -89,15 +92,17 @@ export interface ReplayOptions {
   readonly range?: TimeRange;
   /** Objects already left out by key time (reported in the summary with a range). */
   readonly objectsOutOfRange?: number;
+  /**
+   * Worker threads scanning local files at once, each with its own engine,
+   * merged at the end: the document is byte for byte that of one thread.
+   * S3 inputs are read in this thread, `concurrency` objects ahead.
+   * @default - the available cores (`os.availableParallelism()`), one per
+   *   4 MiB of input at most
+   */
+  readonly workers?: number;
 }
 
 export { DEFAULT_CONCURRENCY } from './inputs';
-
-/**
- * Bytes of downloaded objects held in memory ahead of the engine, at most;
- * an object larger than a share of it streams when its turn comes instead.
- */
-const PREFETCH_BUDGET = 64 * 1024 * 1024;
 
 function problemOf(file: string, scan: FileScan): Problem | null {
   if (scan.skipped !== null) return { file, kind: 'skipped', reason: scan.skipped };
@@ -122,110 +127,70 @@ function emptyScan(): FileScan {
   };
 }
 
-/** An object downloaded ahead: its bytes, and how the download ended. */
-interface Fetched {
-  readonly chunks: Buffer[];
-  /** open() failed: nothing was read. */
-  readonly openError?: unknown;
-  /** The body broke after `chunks`. */
-  readonly readError?: unknown;
+/**
+ * Stored bytes each worker should have at least when the count is not
+ * given: a worker takes tens of milliseconds to start, about what scanning
+ * a few hundred KiB of gzip takes, so small replays stay on one thread.
+ */
+const BYTES_PER_WORKER = 4 * 1024 * 1024;
+
+/** Threads for the local files: as asked, else the cores the input can keep busy. */
+function workerCount(sources: readonly Source[], asked: number | undefined): number {
+  const local = sources.filter((s) => !s.remote);
+  if (asked !== undefined) return Math.min(asked, local.length);
+  const bytes = local.reduce((t, s) => t + s.size, 0);
+  return Math.max(
+    1,
+    Math.min(availableParallelism(), local.length, Math.floor(bytes / BYTES_PER_WORKER)),
+  );
 }
 
-/** Downloads one object into memory; never rejects. */
-async function download(source: Source, live: Set<Readable>): Promise<Fetched> {
-  let body: Readable;
-  try {
-    body = await source.open();
-  } catch (openError) {
-    return { chunks: [], openError };
-  }
-  live.add(body);
-  const chunks: Buffer[] = [];
-  try {
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    return { chunks };
-  } catch (readError) {
-    return { chunks, readError };
-  } finally {
-    live.delete(body);
-  }
-}
-
-/** The downloaded bytes as a stream that ends, or breaks, as the download did. */
-function replayed(fetched: Fetched): Readable {
-  const chunks = fetched.chunks;
-  let i = 0;
-  return new Readable({
-    read() {
-      if (i < chunks.length) this.push(chunks[i++]);
-      else if (fetched.readError !== undefined) this.destroy(fetched.readError as Error);
-      else this.push(null);
-    },
-  });
+/** One file's scan, with the requests the range left out. */
+export interface CountedScan {
+  readonly scan: FileScan;
+  readonly outside: number;
 }
 
 /**
- * Opens the sources in input order while downloading up to `concurrency`
- * remote objects ahead, within {@link PREFETCH_BUDGET}. Each opened stream
- * is what a sequential open and read would have given, so results do not
- * depend on the concurrency.
+ * Scans inputs into `engine`, counting only requests in `range` (when
+ * bounded). Shared by this thread and the replay workers.
  */
-class Prefetcher {
-  private readonly ahead = new Map<number, Promise<Fetched>>();
-  private readonly live = new Set<Readable>();
-  private next = 0;
-  private held = 0;
-  private readonly share: number;
-
-  constructor(
-    private readonly sources: readonly Source[],
-    private readonly concurrency: number,
-  ) {
-    this.share = PREFETCH_BUDGET / Math.max(1, concurrency);
-  }
-
-  private fill(from: number): void {
-    this.next = Math.max(this.next, from);
-    while (this.next < this.sources.length && this.next < from + this.concurrency) {
-      const source = this.sources[this.next]!;
-      if (source.remote && source.size <= this.share) {
-        if (this.ahead.size > 0 && this.held + source.size > PREFETCH_BUDGET) return;
-        this.held += source.size;
-        this.ahead.set(this.next, download(source, this.live));
-      }
-      this.next++;
-    }
-  }
-
-  /**
-   * The bytes of source `i` (called with 0, 1, 2, ... in order), or the
-   * error of opening it.
-   */
-  async open(i: number): Promise<{ stream: Readable } | { error: unknown }> {
-    this.fill(i);
-    const source = this.sources[i]!;
-    const pending = this.ahead.get(i);
-    if (pending === undefined) {
-      try {
-        return { stream: await source.open() };
-      } catch (error) {
-        return { error };
-      }
-    }
-    const fetched = await pending;
-    this.ahead.delete(i);
-    this.held -= source.size;
-    // Room freed: start the next downloads while this object is scanned.
-    this.fill(i + 1);
-    if (fetched.openError !== undefined) return { error: fetched.openError };
-    return { stream: replayed(fetched) };
-  }
-
-  /** Stops downloads still running (after an error). */
-  close(): void {
-    for (const body of this.live) body.destroy();
-    this.live.clear();
-  }
+export function fileCounter(
+  engine: Engine,
+  config: EdgebanConfig,
+  range: TimeRange | null,
+  onLines?: (seen: number) => void,
+): (input: Readable) => Promise<CountedScan> {
+  const needs = fieldNeeds(config.rules);
+  const since = range?.since ?? null;
+  const until = range?.until ?? null;
+  let outside = 0;
+  const count = (req: ParsedRequest): void => {
+    const ms = req.minute * 60_000;
+    if ((since !== null && ms < since) || (until !== null && ms >= until)) outside++;
+    else engine.count(req);
+  };
+  const plain = range === null ? (req: ParsedRequest) => engine.count(req) : count;
+  // With a progress bar, report lines while a large object is read, not only after it.
+  let seen = 0;
+  const countShown = (req: ParsedRequest): void => {
+    plain(req);
+    if ((++seen & 8191) === 0) onLines?.(seen);
+  };
+  return async (input) => {
+    seen = 0;
+    const before = outside;
+    const scan =
+      onLines !== undefined
+        ? await scanStream(input, { needs }, countShown)
+        : range === null
+          ? await engine.scan(input)
+          : await scanStream(input, { needs }, count);
+    // Out-of-range requests are left out as if their lines were not there.
+    scan.lines -= outside - before;
+    scan.requests -= outside - before;
+    return { scan, outside: outside - before };
+  };
 }
 
 /**
@@ -251,68 +216,77 @@ export async function runReplay(
   const progress = options.progress;
   const range = isBounded(options.range) ? options.range : null;
   let outside = 0;
-  const needs = fieldNeeds(config.rules);
-  const since = range?.since ?? null;
-  const until = range?.until ?? null;
-  const countInRange = (req: ParsedRequest): void => {
-    const ms = req.minute * 60_000;
-    if ((since !== null && ms < since) || (until !== null && ms >= until)) outside++;
-    else engine.count(req);
-  };
-  const count = range === null ? (req: ParsedRequest) => engine.count(req) : countInRange;
-  // With a progress bar, report lines while a large object is read, not only after it.
-  let seen = 0;
-  const countShown = (req: ParsedRequest): void => {
-    count(req);
-    if ((++seen & 8191) === 0) progress?.lines(summary.lines + seen);
-  };
-  const scan = (input: Readable): Promise<FileScan> => {
-    seen = 0;
-    if (progress !== undefined) return scanStream(input, { needs }, countShown);
-    return range === null ? engine.scan(input) : scanStream(input, { needs }, countInRange);
+  const add = (source: Source, result: FileScan) => {
+    summary.files++;
+    summary.lines += result.lines;
+    summary.requests += result.requests;
+    summary.rejected += result.rejected;
+    if (result.skipped !== null) summary.skippedFiles++;
+    if (result.damaged !== null) summary.damagedFiles++;
+    const problem = problemOf(source.name, result);
+    if (problem !== null) problems.push(problem);
   };
 
-  const prefetcher = new Prefetcher(sources, options.concurrency ?? DEFAULT_CONCURRENCY);
   progress?.start(
     sources.reduce((t, s) => t + s.size, 0),
     sources.length,
   );
+  const workers = workerCount(sources, options.workers);
   try {
-    for (let i = 0; i < sources.length; i++) {
-      const source = sources[i]!;
-      summary.files++;
-      const opened = await prefetcher.open(i);
-      let result: FileScan;
-      if ('error' in opened) {
-        if (isUnreachable(opened.error)) {
-          throw new UnreachableError(`cannot read ${source.name}: ${oneLine(opened.error)}`);
+    if (workers > 1 && sources.every((s) => !s.remote)) {
+      const scans = await scanInWorkers(
+        sources,
+        config,
+        range,
+        workers,
+        engine,
+        (done, lines, bytes) => {
+          progress?.bytes(bytes);
+          progress?.file(done, lines);
+        },
+      );
+      scans.forEach((counted, i) => {
+        outside += counted.outside;
+        add(sources[i]!, counted.scan);
+      });
+    } else {
+      const counter = fileCounter(
+        engine,
+        config,
+        range,
+        progress && ((seen) => progress.lines(summary.lines + seen)),
+      );
+      const prefetcher = new Prefetcher(sources, options.concurrency ?? DEFAULT_CONCURRENCY);
+      try {
+        for (let i = 0; i < sources.length; i++) {
+          const source = sources[i]!;
+          const opened = await prefetcher.open(i);
+          let result: FileScan;
+          if ('error' in opened) {
+            if (isUnreachable(opened.error)) {
+              throw new UnreachableError(`cannot read ${source.name}: ${oneLine(opened.error)}`);
+            }
+            result = { ...emptyScan(), damaged: `read error: ${oneLine(opened.error)}` };
+          } else {
+            let input = opened.stream;
+            if (progress !== undefined) {
+              const counted = new PassThrough();
+              counted.on('data', (chunk: Buffer) => progress.bytes(chunk.length));
+              input.on('error', (err) => counted.destroy(err));
+              input = input.pipe(counted);
+            }
+            const done = await counter(input);
+            outside += done.outside;
+            result = done.scan;
+          }
+          add(source, result);
+          progress?.file(summary.files, summary.lines);
         }
-        result = { ...emptyScan(), damaged: `read error: ${oneLine(opened.error)}` };
-      } else {
-        let input = opened.stream;
-        if (progress !== undefined) {
-          const counter = new PassThrough();
-          counter.on('data', (chunk: Buffer) => progress.bytes(chunk.length));
-          input.on('error', (err) => counter.destroy(err));
-          input = input.pipe(counter);
-        }
-        const before = outside;
-        result = await scan(input);
-        // Out-of-range requests are left out as if their lines were not there.
-        result.lines -= outside - before;
-        result.requests -= outside - before;
+      } finally {
+        prefetcher.close();
       }
-      summary.lines += result.lines;
-      summary.requests += result.requests;
-      summary.rejected += result.rejected;
-      if (result.skipped !== null) summary.skippedFiles++;
-      if (result.damaged !== null) summary.damagedFiles++;
-      const problem = problemOf(source.name, result);
-      if (problem !== null) problems.push(problem);
-      progress?.file(summary.files, summary.lines);
     }
   } finally {
-    prefetcher.close();
     progress?.stop();
   }
   if (range !== null) {

@@ -1,7 +1,7 @@
 /**
  * Builds the `edgeban` CLI into `dist/`: one ES module bundle of our code
  * (esbuild), split into chunks so that each dynamic `import()` of the CLI
- * (the AWS SDK adapters, the local cloud) stays lazy and
+ * (the AWS SDK adapters, the local cloud, the replay workers) stays lazy and
  * `edgeban --help` loads only the command table. npm packages stay external:
  * Node resolves them from node_modules when a chunk that needs them loads.
  *
@@ -20,9 +20,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The CLI's entry points. */
+/** The CLI's entry points: the command line, and the replay worker thread it starts. */
 export const ENTRY_POINTS = {
   edgeban: join(ROOT, 'bin', 'edgeban.ts'),
+  'replay-worker': join(ROOT, 'cli', 'replay-worker.ts'),
 };
 
 /** Folders whose files go into the bundle. */

@@ -119,6 +119,24 @@ describe('the built CLI', () => {
     expect(doc.decisions).toHaveLength(1);
   });
 
+  it('replays on worker threads from the bundle, with the JSON of one thread', () => {
+    const dir = tempLogs({
+      'a.log': cloudFrontFile(burst('192.0.2.7', '2024-05-01T10:04', 6)),
+      'b.log': cloudFrontFile(burst('192.0.2.7', '2024-05-01T10:05', 2)),
+      'c.log': cloudFrontFile(burst('192.0.2.8', '2024-05-01T10:05', 7)),
+    });
+    const args = ['replay', '--threshold', '5', '--json', '--clients', dir];
+    const one = cli([...args, '--workers', '1']);
+    const three = cli([...args, '--workers', '3']);
+    expect(three.stderr).toBe('');
+    expect(three.status).toBe(0);
+    expect(three.stdout).toBe(one.stdout);
+    expect(JSON.parse(three.stdout).clients).toEqual([
+      { ip: '192.0.2.7', requests: 8 },
+      { ip: '192.0.2.8', requests: 7 },
+    ]);
+  });
+
   it('prints one line, no stack trace, for a missing path', () => {
     const r = cli(['replay', '--threshold', '5', '/no/such/path']);
     expect(r.status).toBe(2);
