@@ -57,6 +57,7 @@ import {
   touchedPairs,
 } from './commit';
 import { eventKeyCandidates } from './keys';
+import { realtimeDistributionOf } from './sources';
 
 export { horizonMinute, maxWindowSum, pairBound, pairSlots } from './commit';
 
@@ -310,7 +311,12 @@ export async function ingestObject(deps: IngestDeps, ref: ObjectRef): Promise<In
     guard: deps.guard,
     minMinute: useHorizon ? horizonMinute(config, nowMs) : undefined,
   });
-  const opened = await openObject(deps.s3, ref);
+  // One source per distribution: standard logs of a real-time distribution are not counted again.
+  const realtimeOwner = realtimeDistributionOf(ref.key, config.realtime.distributionIds);
+  const opened =
+    realtimeOwner === null
+      ? await openObject(deps.s3, ref)
+      : { gone: `distribution ${realtimeOwner} is counted from its real-time logs` };
   let scan: FileScan;
   if ('gone' in opened) {
     scan = {
