@@ -20,6 +20,7 @@ import { type ActiveBlock, readActiveBlocks } from '../lambda/state/blocks';
 import { SimulatedClock } from './clock';
 import { type LocalPipeline, type ReconcileRun, startPipeline } from './pipeline';
 import { seededRandom } from './rng';
+import { REALTIME_DISTRIBUTION, REALTIME_SLICE_MS, streamSlice } from './scenario-realtime';
 
 // ------------------------------------------------------------ log writers
 
@@ -158,6 +159,7 @@ export const SCENARIO_CONFIG_RAW = {
     { name: 'scan', threshold: 30, window: '1m', status: [404] },
   ],
   block: { duration: '5m', factor: 2, maxDuration: '1h', forgetAfter: '1d' },
+  realtime: { distributionIds: [REALTIME_DISTRIBUTION] },
 } as const;
 
 /** 2024-05-01T10:00:00Z: the scenario's first minute. */
@@ -168,7 +170,7 @@ const MINUTE = 60_000;
 /** The internal health checker: busy enough for the flood rule, but in 10.0.0.0/8. */
 const GUARDED_CLIENT = '10.1.2.3';
 
-type Route = 'cloudfront' | 'alb';
+type Route = 'cloudfront' | 'alb' | 'realtime';
 
 /** One client of the scenario. */
 interface Actor {
@@ -302,6 +304,21 @@ function cast(): Actor[] {
           userAgent: 'curl/8.5.0',
         })),
     },
+    {
+      name: '203.0.113.77',
+      route: 'realtime',
+      from: 14,
+      to: 17,
+      intro: `203.0.113.77 tries passwords on the real-time distribution at 90 POST /login a minute`,
+      hits: (m, rng, blocked) =>
+        spread(m, 90, rng, () => ({
+          ip: '203.0.113.77',
+          method: 'POST',
+          path: '/login',
+          status: blockedStatus('203.0.113.77', blocked, 401),
+          userAgent: 'python-requests/2.31.0',
+        })),
+    },
   ];
 }
 
@@ -349,9 +366,10 @@ function hhmm(ms: number): string {
   return isoOf(ms).slice(11, 16);
 }
 
-/** One timeline line: time, a tag, the message. */
+/** One timeline line: time (with seconds inside a minute), a tag, the message. */
 function line(at: number, tag: string, message: string): string {
-  return `${hhmm(at)}  ${tag.padEnd(7)} ${message}`;
+  const time = at % MINUTE === 0 ? hhmm(at) : isoOf(at).slice(11, 19);
+  return `${time}  ${tag.padEnd(7)} ${message}`;
 }
 
 function blockId(b: ActiveBlock): string {
@@ -418,7 +436,8 @@ async function play(
     `edgeban local: attack scenario on a simulated clock, ${isoOf(SCENARIO_START).slice(0, 10)}\n` +
       `  rules: ${rules}\n` +
       `  blocks: ${formatDuration(config.block.durationSeconds)}, x${config.block.factor} for each repeat offence\n` +
-      '  logs: a CloudFront distribution (a file per minute, 2 minutes late) and an ALB (a file every 5 minutes)\n\n',
+      '  logs: a CloudFront distribution (a file per minute, 2 minutes late), an ALB (a file every 5 minutes)\n' +
+      `        and a real-time distribution ${REALTIME_DISTRIBUTION} (Kinesis records within seconds)\n\n`,
   );
 
   const inWaf = new Set<string>();
@@ -449,53 +468,10 @@ async function play(
     for (const h of hits) if (h.ip === GUARDED_CLIENT) guardedRequests++;
   };
 
-  let minute = 0;
-  for (; minute < 24 * 60; minute++) {
-    // Tick: the clock reaches the start of minute `minute`; the minute before it is over.
-    clock.set(SCENARIO_START + minute * MINUTE);
-    const now = clock.now();
-    for (const a of actors) {
-      if (a.intro !== null && a.from === minute && !introduced.has(a.name)) {
-        introduced.add(a.name);
-        emit({ at: now, kind: 'intro', key: a.name, text: line(now, 'start', a.intro) });
-      }
-    }
-    if (minute > 0) {
-      const m = minute - 1;
-      const minuteMs = SCENARIO_START + m * MINUTE;
-      const cf: Hit[] = [];
-      for (const a of actors) {
-        if (m < a.from || m >= a.to) continue;
-        const hits = a.hits(minuteMs, rng, blocked);
-        if (a.route === 'cloudfront') cf.push(...hits);
-        else albPending.push(...hits);
-      }
-      if (cf.length > 0) cfPending.set(m, cf);
-    }
-    // CloudFront: the file of minute m arrives at the start of minute m + 2.
-    const due = cfPending.get(minute - 2);
-    if (due !== undefined) {
-      cfPending.delete(minute - 2);
-      await deliver(
-        cloudFrontKey(
-          'E2EXAMPLE1ABCD',
-          SCENARIO_START + (minute - 2) * MINUTE,
-          `a${(unique++).toString(16).padStart(7, '0')}`,
-        ),
-        due,
-        'cloudfront',
-      );
-    }
-    // ALB: a file for each 5 minutes, at their end.
-    if (minute % 5 === 0 && albPending.length > 0) {
-      const hits = albPending;
-      albPending = [];
-      await deliver(albKey(now, `b${(unique++).toString(16).padStart(7, '0')}`), hits, 'alb');
-    }
-
-    // The queues drain, the reconciler runs (its once-a-minute schedule included) until quiet.
+  /** The queues drain, the reconciler runs until quiet; new blocks, expiries and WAF changes are shown. */
+  const observe = async (): Promise<void> => {
     await pipeline.settle();
-
+    const now = clock.now();
     const current = new Map<string, ActiveBlock>();
     for (const b of await readActiveBlocks(pipeline.ddb, pipeline.tableName)) {
       current.set(blockId(b), b);
@@ -561,6 +537,76 @@ async function play(
           `${change}  (${updates} update${updates === 1 ? '' : 's'}; IP sets hold ${inWaf.size})`,
         ),
       });
+    }
+  };
+
+  let minute = 0;
+  for (; minute < 24 * 60; minute++) {
+    // Tick: the clock reaches the start of minute `minute`; the minute before it is over.
+    clock.set(SCENARIO_START + minute * MINUTE);
+    const now = clock.now();
+    for (const a of actors) {
+      if (a.intro !== null && a.from === minute && !introduced.has(a.name)) {
+        introduced.add(a.name);
+        emit({ at: now, kind: 'intro', key: a.name, text: line(now, 'start', a.intro) });
+      }
+    }
+    if (minute > 0) {
+      const m = minute - 1;
+      const minuteMs = SCENARIO_START + m * MINUTE;
+      const cf: Hit[] = [];
+      for (const a of actors) {
+        if (m < a.from || m >= a.to || a.route === 'realtime') continue;
+        const hits = a.hits(minuteMs, rng, blocked);
+        if (a.route === 'cloudfront') cf.push(...hits);
+        else albPending.push(...hits);
+      }
+      if (cf.length > 0) cfPending.set(m, cf);
+    }
+    // CloudFront: the file of minute m arrives at the start of minute m + 2.
+    const due = cfPending.get(minute - 2);
+    if (due !== undefined) {
+      cfPending.delete(minute - 2);
+      await deliver(
+        cloudFrontKey(
+          'E2EXAMPLE1ABCD',
+          SCENARIO_START + (minute - 2) * MINUTE,
+          `a${(unique++).toString(16).padStart(7, '0')}`,
+        ),
+        due,
+        'cloudfront',
+      );
+    }
+    // ALB: a file for each 5 minutes, at their end.
+    if (minute % 5 === 0 && albPending.length > 0) {
+      const hits = albPending;
+      albPending = [];
+      await deliver(albKey(now, `b${(unique++).toString(16).padStart(7, '0')}`), hits, 'alb');
+    }
+
+    // The queues drain, the reconciler runs (its once-a-minute schedule included) until quiet.
+    await observe();
+
+    // The real-time distribution: this minute's requests reach the stream within seconds.
+    const live = actors.filter((a) => a.route === 'realtime' && minute >= a.from && minute < a.to);
+    if (live.length > 0) {
+      const minuteMs = SCENARIO_START + minute * MINUTE;
+      const hits = live.flatMap((a) => a.hits(minuteMs, rng, blocked));
+      for (
+        let end = minuteMs + REALTIME_SLICE_MS;
+        end < minuteMs + MINUTE;
+        end += REALTIME_SLICE_MS
+      ) {
+        clock.set(end);
+        requests += await streamSlice(pipeline, hits, end - REALTIME_SLICE_MS, end);
+        await observe();
+      }
+      requests += await streamSlice(
+        pipeline,
+        hits,
+        minuteMs + MINUTE - REALTIME_SLICE_MS,
+        minuteMs + MINUTE,
+      );
     }
 
     if (

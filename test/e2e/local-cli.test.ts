@@ -33,6 +33,12 @@ describe('edgeban local (npm start)', () => {
     expect(attacker).toHaveLength(2);
     expect(attacker[0]).toMatch(/until 10:20 \(5m\)$/);
     expect(attacker[1]).toMatch(/until 10:32 \(10m, offence 2: x2\)$/);
+    // The real-time distribution's attacker starts at 10:14 and is blocked within seconds.
+    expect(text).toMatch(
+      /10:14 {2}start {3}203\.0\.113\.77 tries passwords on the real-time distribution/,
+    );
+    expect(text).toMatch(/10:14:[0-2]\d {2}BLOCK +203\.0\.113\.77 +login: 2\d requests in 5m > 20/);
+    expect(text).toMatch(/10:14:[0-2]\d {2}WAF +\+203\.0\.113\.77\/32/);
     expect(text).not.toMatch(/BLOCK +10\.1\.2\.3/);
     expect(text).toMatch(
       /10\.1\.2\.3, the busiest client \([\d,]+ requests\), is guarded and never reached WAF/,
