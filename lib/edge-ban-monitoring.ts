@@ -2,13 +2,10 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  type HorizontalAnnotation,
+  type Dashboard,
   type IMetric,
+  type IWidget,
   MathExpression,
-  Metric,
-  TextWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -17,7 +14,9 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { IP_SET_CAPACITY } from '../lambda/core/config';
-import { METRIC_DIMENSIONS, METRIC_SERVICES, METRICS } from '../lambda/shared/contract';
+import { METRIC_SERVICES, METRICS } from '../lambda/shared/contract';
+import { edgebanDashboard, IP_SET_FILL_ALARM_PERCENT } from './edge-ban-dashboard';
+import { edgebanMetric, ipSetSizeMetric } from './edge-ban-metrics';
 import type { IpSetRef } from './edge-ban-waf';
 import { EdgeBanError } from './errors';
 
@@ -34,10 +33,21 @@ export interface EdgeBanMonitoringProps {
   readonly lagSeconds: number;
   /** @default - alarms notify nobody */
   readonly topic?: ITopic;
+  /**
+   * Widgets for reviewing and acting on blocks from the console (DESIGN
+   * section 9): the dashboard shows them first, under its title.
+   * @default - none
+   */
+  readonly consoleWidgets?: readonly IWidget[];
 }
 
-/** Share of an IP set's total capacity at which the fill alarm fires. */
-export const IP_SET_FILL_ALARM_PERCENT = 80;
+export { IP_SET_FILL_ALARM_PERCENT };
+
+/**
+ * Minutes without a completed reconcile run after which the heartbeat
+ * alarm fires (the reconciler runs every minute).
+ */
+export const HEARTBEAT_MINUTES = 5;
 
 /** CloudWatch evaluates an alarm over at most seven days. */
 const MAX_ALARM_RANGE_SECONDS = 7 * 86400;
@@ -61,9 +71,11 @@ export function silencePeriods(seconds: number): { periodSeconds: number; period
 /**
  * The operator's view of edgeban: a dashboard (lines and rejected lines,
  * stale requests, decisions, active blocks, IP-set fill against capacity,
- * lag, dead-letter queue depth, reconcile retries) and the alarms (a
- * dead-letter queue not empty, function errors, an IP-set version over 80%
- * full, lag, circuit breaker, no log object for `alarms.lag`), which notify
+ * lag, dead-letter queue depth, reconcile retries, and how the reconciler
+ * fares against WAF) and the alarms (a dead-letter queue not empty,
+ * function errors, an IP-set version over 80% full, lag, circuit breaker,
+ * no log object for `alarms.lag`, a reset of the IP sets, no completed
+ * reconcile run for five minutes, the reconciler throttled), which notify
  * the topic when there is one.
  */
 export class EdgeBanMonitoring extends Construct {
@@ -84,18 +96,6 @@ export class EdgeBanMonitoring extends Construct {
       edgebanMetric(name, METRIC_SERVICES.ingest, statistic);
     const reconcilerMetric = (name: string, statistic = 'Sum') =>
       edgebanMetric(name, METRIC_SERVICES.reconciler, statistic);
-    const setSize = (set: IpSetRef) =>
-      new Metric({
-        namespace: METRICS.namespace,
-        metricName: METRICS.ipSetSize,
-        dimensionsMap: {
-          [METRIC_DIMENSIONS.service]: METRIC_SERVICES.reconciler,
-          [METRIC_DIMENSIONS.ipSet]: set.name,
-        },
-        statistic: 'Maximum',
-        period: Duration.minutes(5),
-        label: set.name,
-      });
 
     // Dead-letter queues: anything there is an object or a wake-up that failed for good.
     for (const [label, dlq] of Object.entries(props.deadLetterQueues)) {
@@ -126,15 +126,79 @@ export class EdgeBanMonitoring extends Construct {
       }),
     );
     // The reconciler runs every minute and retries by itself: alarm on a
-    // failure that lasts, not on one lost race with WAF.
+    // failure that lasts, not on one lost race with WAF. A minute without
+    // any invocation counts as a failed one, and so does a range without
+    // data: a stopped reconciler must not look healthy.
     alarm(
       new Alarm(this, 'ReconcilerErrors', {
-        alarmDescription: 'edgeban: the reconciler failed in 3 of the last 5 minutes',
-        metric: props.reconciler.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+        alarmDescription:
+          'edgeban: the reconciler failed, or was not invoked, in 3 of the last 5 minutes',
+        metric: new MathExpression({
+          expression: 'FILL(errors, 0) + IF(FILL(invocations, 0) == 0, 1, 0)',
+          usingMetrics: {
+            errors: props.reconciler.metricErrors({
+              period: Duration.minutes(1),
+              statistic: 'Sum',
+            }),
+            invocations: props.reconciler.metricInvocations({
+              period: Duration.minutes(1),
+              statistic: 'Sum',
+            }),
+          },
+          label: 'failed or missing runs',
+          period: Duration.minutes(1),
+        }),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 5,
         datapointsToAlarm: 3,
+        treatMissingData: TreatMissingData.BREACHING,
+      }),
+    );
+    // The heartbeat: runs that completed. Silence is a stopped reconciler
+    // (a disabled schedule, a broken trigger, a function that cannot start).
+    alarm(
+      new Alarm(this, 'ReconcilerHeartbeat', {
+        alarmDescription: `edgeban: no reconcile run completed for ${HEARTBEAT_MINUTES} minutes: WAF is not being kept up to date`,
+        metric: edgebanMetric(
+          METRICS.reconcileRuns,
+          METRIC_SERVICES.reconciler,
+          'Sum',
+          Duration.minutes(1),
+        ),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: HEARTBEAT_MINUTES,
+        datapointsToAlarm: HEARTBEAT_MINUTES,
+        treatMissingData: TreatMissingData.BREACHING,
+      }),
+    );
+    alarm(
+      new Alarm(this, 'ReconcilerThrottles', {
+        alarmDescription:
+          'edgeban: Lambda throttled the reconciler (account concurrency exhausted): runs are delayed or lost',
+        metric: props.reconciler.metricThrottles({
+          period: Duration.minutes(5),
+          statistic: 'Sum',
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        // No data is no throttle; a reconciler that stopped is the heartbeat's.
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    // Addresses wiped from the sets without a person (CloudFormation's
+    // rewrite of a set on update, aws-waf-security-automations issue #233,
+    // or a mass loss) were re-added: worth knowing who or what did it.
+    alarm(
+      new Alarm(this, 'Resets', {
+        alarmDescription:
+          'edgeban: addresses were wiped from the IP sets (a stack update, or a mass removal) and re-added; see history kind reset',
+        metric: reconcilerMetric(METRICS.resets),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
     );
@@ -146,7 +210,7 @@ export class EdgeBanMonitoring extends Construct {
       if (sets.length === 0) continue;
       const usingMetrics: Record<string, IMetric> = {};
       sets.forEach((s, i) => {
-        usingMetrics[`m${i}`] = setSize(s);
+        usingMetrics[`m${i}`] = ipSetSizeMetric(s);
       });
       const sum = sets.map((_, i) => `FILL(m${i}, 0)`).join(' + ');
       const label = version === 'IPV4' ? 'Ipv4' : 'Ipv6';
@@ -207,79 +271,7 @@ export class EdgeBanMonitoring extends Construct {
     );
     this.alarms = alarms;
 
-    this.dashboard = new Dashboard(this, 'Dashboard', {
-      defaultInterval: Duration.hours(6),
-      widgets: [
-        [
-          new TextWidget({
-            markdown: `# edgeban\nLogs in, blocks out. Alarms fire on lag over ${lag}s and on ${lag}s without a log object.`,
-            width: 24,
-            height: 2,
-          }),
-        ],
-        [
-          graph('Lines and rejected lines', [
-            ingestMetric(METRICS.lines),
-            ingestMetric(METRICS.rejected),
-          ]),
-          graph('Stale requests (outside the live horizon)', [ingestMetric(METRICS.stale)]),
-          graph('Decisions (new blocks)', [ingestMetric(METRICS.decisions)]),
-        ],
-        [
-          graph('Active blocks', [reconcilerMetric(METRICS.activeBlocks, 'Maximum')]),
-          graph(
-            'IP-set fill against capacity',
-            props.ipSets.map((s) => setSize(s)),
-            [
-              { value: IP_SET_CAPACITY, label: 'capacity' },
-              {
-                value: (IP_SET_CAPACITY * IP_SET_FILL_ALARM_PERCENT) / 100,
-                label: `${IP_SET_FILL_ALARM_PERCENT}%`,
-              },
-            ],
-          ),
-          graph(
-            'Lag (seconds)',
-            [ingestMetric(METRICS.lagSeconds, 'Maximum')],
-            [{ value: lag, label: 'alarms.lag' }],
-          ),
-        ],
-        [
-          graph(
-            'Dead-letter queue depth',
-            Object.entries(props.deadLetterQueues).map(([label, q]) =>
-              q.metricApproximateNumberOfMessagesVisible({
-                statistic: 'Maximum',
-                period: Duration.minutes(5),
-                label,
-              }),
-            ),
-          ),
-          graph('Reconcile retries, updates, evictions', [
-            reconcilerMetric(METRICS.reconcileRetries),
-            reconcilerMetric(METRICS.reconcileUpdates),
-            reconcilerMetric(METRICS.evictions),
-            reconcilerMetric(METRICS.circuitBreakerTrips),
-          ]),
-          graph('Objects and skipped objects', [
-            ingestMetric(METRICS.objects),
-            ingestMetric(METRICS.skippedObjects),
-          ]),
-        ],
-        [
-          graph('Function errors', [
-            props.ingest.metricErrors({ period: Duration.minutes(5), label: 'ingest' }),
-            props.reconciler.metricErrors({ period: Duration.minutes(5), label: 'reconciler' }),
-          ]),
-          graph('Log object events', [
-            props.queue.metricNumberOfMessagesSent({
-              period: Duration.minutes(5),
-              label: 'object events',
-            }),
-          ]),
-        ],
-      ],
-    });
+    this.dashboard = edgebanDashboard(this, 'Dashboard', props);
   }
 
   /** The dashboard's console address. */
@@ -287,28 +279,4 @@ export class EdgeBanMonitoring extends Construct {
     const region = Stack.of(this).region;
     return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${this.dashboard.dashboardName}`;
   }
-}
-
-function edgebanMetric(name: string, service: string, statistic: string): Metric {
-  return new Metric({
-    namespace: METRICS.namespace,
-    metricName: name,
-    dimensionsMap: { [METRIC_DIMENSIONS.service]: service },
-    statistic,
-    period: Duration.minutes(5),
-  });
-}
-
-function graph(
-  title: string,
-  left: IMetric[],
-  annotations: HorizontalAnnotation[] = [],
-): GraphWidget {
-  return new GraphWidget({
-    title,
-    left,
-    leftAnnotations: annotations,
-    width: 8,
-    height: 6,
-  });
 }

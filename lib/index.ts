@@ -5,6 +5,12 @@
  */
 export { AttachProvider, RESOURCE_TYPES } from './attach-provider';
 export {
+  DEPLOY_RECORD_RESOURCE_TYPE,
+  DeployRecord,
+  type DeployRecordProps,
+  ipSetsHash,
+} from './deploy-record';
+export {
   configObject,
   EdgeBan,
   type EdgeBanProps,
@@ -18,6 +24,7 @@ export {
 export {
   EdgeBanMonitoring,
   type EdgeBanMonitoringProps,
+  HEARTBEAT_MINUTES,
   IP_SET_FILL_ALARM_PERCENT,
   silencePeriods,
 } from './edge-ban-monitoring';
