@@ -8,6 +8,7 @@ import {
   ListWebACLsCommand,
   type WAFV2Client,
 } from '@aws-sdk/client-wafv2';
+import { loggedDistributions } from '../lambda/core/config';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { isUnreachable, oneLine, UnreachableError } from './errors';
 
@@ -301,7 +302,13 @@ export const MIN_BOOTSTRAP_VERSION = 6;
 
 export async function checkBootstrap(c: DoctorClients, ctx: DoctorContext): Promise<Check[]> {
   const regions = [ctx.region];
-  if (ctx.config.scope === 'CLOUDFRONT' && ctx.region !== 'us-east-1') regions.push('us-east-1');
+  // CloudFront's WAF resources, and its v2 log deliveries, deploy in us-east-1.
+  const v2 =
+    ctx.config.logs.cloudfrontDelivery !== 'legacy' &&
+    loggedDistributions(ctx.config.logs).length > 0;
+  if ((ctx.config.scope === 'CLOUDFRONT' || v2) && ctx.region !== 'us-east-1') {
+    regions.push('us-east-1');
+  }
   const out: Check[] = [];
   for (const region of regions) {
     const id = `cdk-bootstrap:${region}`;

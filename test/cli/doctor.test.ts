@@ -370,6 +370,19 @@ describe('edgeban doctor', () => {
     });
   });
 
+  it('checks the bootstrap of us-east-1 for CloudFront v2 log delivery of a REGIONAL pipeline', async () => {
+    const config = {
+      scope: 'REGIONAL',
+      attach: { mode: 'none' },
+      logs: { bucketName: 'my-logs', enableOn: [DIST], cloudfrontDelivery: 'v2-w3c' },
+    };
+    const r = await doctor(['--config', write(config), '--region', 'eu-west-1', '--json']);
+    expect(r.doc?.checks.map((c) => c.id).filter((id) => id.startsWith('cdk-bootstrap'))).toEqual([
+      'cdk-bootstrap:eu-west-1',
+      'cdk-bootstrap:us-east-1',
+    ]);
+  });
+
   it('fails legacy CloudFront logging into an opt-in Region', async () => {
     s3.on(GetBucketLocationCommand).resolves({ LocationConstraint: 'af-south-1' });
     const r = await doctor(['--config', write(CONFIG), '--region', 'af-south-1', '--json']);

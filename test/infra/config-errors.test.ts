@@ -35,6 +35,23 @@ const CONFIG_RULES: [string, unknown, RegExp][] = [
   ['a field is unknown', { rule: [] }, /^unknown field rule/],
   ['scope is unknown', { scope: 'GLOBAL' }, /^scope .*"GLOBAL"/],
   [
+    'logs.cloudfrontDelivery is unknown',
+    { logs: { cloudfrontDelivery: 'v3' } },
+    /^logs\.cloudfrontDelivery must be "legacy", "v2-w3c" or "v2-json", got "v3"$/,
+  ],
+  [
+    'logs.distributionFeatures has no legacy-logged distribution to apply to',
+    { logs: { distributionFeatures: ['vpc-origins'] } },
+    /^logs\.distributionFeatures applies only to distributions in logs\.enableOn with logs\.cloudfrontDelivery "legacy"/,
+  ],
+  [
+    'a v2-logged bucket name has dots',
+    {
+      logs: { bucketName: 'my.logs', enableOn: ['E2QWRUHEXAMPLE'], cloudfrontDelivery: 'v2-json' },
+    },
+    /^logs\.bucketName must hold only letters, digits, "_" and "-" for logs\.cloudfrontDelivery v2-json/,
+  ],
+  [
     'logs.bucketName is not a bucket name',
     { logs: { bucketName: 'My_Logs' } },
     /^logs\.bucketName .*"My_Logs"/,
@@ -204,6 +221,12 @@ const APP_RULES: [string, unknown, string, RegExp][] = [
     { alarms: { lag: '8d' } },
     'eu-west-1',
     /^alarms\.lag must be at most 7d .*, got 691200s$/,
+  ],
+  [
+    'CloudFront legacy logging would go to a bucket in an opt-in Region',
+    { logs: { enableOn: ['E2QWRUHEXAMPLE'] } },
+    'af-south-1',
+    /^logs\.cloudfrontDelivery must be "v2-w3c" or "v2-json" for a log bucket in the opt-in Region af-south-1 .*, got "legacy"$/,
   ],
   [
     'the config does not fit the Lambda environment',
