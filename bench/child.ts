@@ -6,13 +6,21 @@
  * file with esbuild and starts it with plain `node`, the way a Lambda runs
  * bundled code, so no TypeScript loader sits in the figure.
  *
- * Usage: `node child.mjs engine|gunzip FILE`
+ * Usage: `node child.mjs engine|engine-default|gunzip FILE` (`engine`: the
+ * three bench rules; `engine-default`: the default config's one rule;
+ * `gunzip`: the floor, 64 KiB chunks).
  */
-import { bareGunzip, fullEngine } from './measure';
+import {
+  BENCH_CONFIG,
+  bareGunzip,
+  DEFAULT_RULE_CONFIG,
+  FLOOR_GUNZIP_CHUNK,
+  fullEngine,
+} from './measure';
 
 /** The probe's answer. */
 export interface ProbeResult {
-  readonly mode: 'engine' | 'gunzip';
+  readonly mode: 'engine' | 'engine-default' | 'gunzip';
   /** Peak RSS of the whole process, bytes. */
   readonly maxRssBytes: number;
   /** RSS before the run started, bytes. */
@@ -20,6 +28,7 @@ export interface ProbeResult {
   readonly wallMs: number;
   readonly lines: number;
   readonly decisions: number;
+  readonly clients: number;
 }
 
 async function probe(mode: string, file: string): Promise<ProbeResult> {
@@ -27,17 +36,20 @@ async function probe(mode: string, file: string): Promise<ProbeResult> {
   const t0 = performance.now();
   let lines = 0;
   let decisions = 0;
-  if (mode === 'engine') {
-    const run = await fullEngine(file);
+  let clients = 0;
+  if (mode === 'engine' || mode === 'engine-default') {
+    const run = await fullEngine(file, mode === 'engine' ? BENCH_CONFIG : DEFAULT_RULE_CONFIG);
     lines = run.scan.lines;
     decisions = run.decisions.length;
+    clients = run.clients;
   } else if (mode === 'gunzip') {
-    await bareGunzip(file);
+    await bareGunzip(file, FLOOR_GUNZIP_CHUNK);
   } else {
-    throw new Error(`mode must be engine or gunzip, got ${mode}`);
+    throw new Error(`mode must be engine, engine-default or gunzip, got ${mode}`);
   }
   return {
     mode,
+    clients,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     startRssBytes,
     wallMs: performance.now() - t0,

@@ -1,17 +1,25 @@
 /**
- * `npm run bench`: the engine's cost as a ratio to bare streaming gunzip of
- * the same file, in the same process (DESIGN.md section 7).
+ * `npm run bench`: the engine's cost as a ratio to streaming gunzip of the
+ * same file (DESIGN.md section 7), and the CLI as a user starts it.
  *
- * Per format: generate (or reuse from `.bench/`) the deterministic log file,
- * warm up once each, then alternate bare gunzip and the full engine (a fresh
- * `Engine`, `scan` then `decisions`) `--runs` times, swapping which goes
- * first every round, with a garbage collection before each run. The ratio
- * is taken per round (engine / gunzip of the same round) and its median
- * reported. Peak RSS is measured apart, in a fresh `node` process running
- * the bundled engine once (`process.resourceUsage().maxRSS`), because a
- * process that has already run everything else cannot show one run's peak.
+ * In process, per format: generate (or reuse from `.bench/`) the
+ * deterministic log file, warm up once each, then alternate the floor
+ * (gunzip with 64 KiB output chunks), the full engine (a fresh `Engine`
+ * with empty address caches, `scan` then `decisions`) and, for
+ * information, gunzip with zlib's default 16 KiB chunks, `--runs` times,
+ * swapping the order every round, with a garbage collection before each
+ * run. Ratios are taken per round and their median reported. Every timed
+ * run's decisions must equal the generator's known attackers.
  *
- * Exit code 0, or with `--strict` 1 when a target is missed; 2 on bad usage.
+ * Many clients: the default rule over the 1M-line CloudFront file of
+ * 22,000 clients and one of 450,000, time ratio and peak RSS (a fresh
+ * process each, `process.resourceUsage().maxRSS`), bytes per client.
+ *
+ * Process level (`bench/cli.ts`): start-up, end-to-end replay against a
+ * gunzip process, and parallel replay.
+ *
+ * Exit code 0; 1 when decisions differ from the known attackers, or with
+ * `--strict` when a target is missed; 2 on bad usage.
  */
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -19,97 +27,61 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import Table from 'cli-table3';
 import { Command, InvalidArgumentError } from 'commander';
 import { build } from 'esbuild';
+import { parseConfig } from '../lambda/core/config';
 import type { ProbeResult } from './child';
-import { type BenchFormat, BenchOptionError, benchFile, resolveOptions } from './generate';
+import { benchEndToEnd, benchParallel, benchStartup, prepareCli } from './cli';
+import {
+  type BenchFormat,
+  BenchOptionError,
+  benchFile,
+  type GenerateOptions,
+  knownAttackers,
+  resolveOptions,
+} from './generate';
 import {
   BENCH_CONFIG,
   bareGunzip,
   type Cost,
+  checkDecisions,
   collectGarbage,
-  ENGINE_GUNZIP_CHUNK,
+  DEFAULT_RULE_CONFIG,
+  FLOOR_GUNZIP_CHUNK,
   fullEngine,
   measure,
   naiveReadline,
 } from './measure';
+import { renderReport } from './render';
+import {
+  type BenchCase,
+  type BenchOptions,
+  type BenchReport,
+  CASES,
+  CLI_TARGETS,
+  type ClientsResult,
+  type EndToEndResult,
+  type FormatResult,
+  type ParallelResult,
+  type Series,
+  type StartupResult,
+  TARGETS,
+} from './results';
+import { stat } from './stat';
 
-/** Targets of DESIGN.md section 7 and the bench issue. */
-export const TARGETS = {
-  ratio: { cloudfront: 1.3, alb: 1.4 } satisfies Record<BenchFormat, number>,
-  /** Peak RSS with the three bench rules and 22k clients, MiB. */
-  rssMb: 200,
-} as const;
+export { type BenchOptions, type FormatResult, TARGETS } from './results';
+export { type Stat, stat } from './stat';
 
 const MB = 1024 * 1024;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CACHE_DIR = resolve(HERE, '..', '.bench');
 
-/** Options of one bench run. */
-export interface BenchOptions {
-  /** One-minute load average when the run started (the noise it ran in). */
-  readonly loadAverage?: number;
-  readonly lines: number;
-  readonly runs: number;
-  readonly formats: readonly BenchFormat[];
-  readonly seed: number;
-  readonly reference: boolean;
-  readonly rss: boolean;
-}
-
-/** One format's figures. */
-export interface FormatResult {
-  readonly format: BenchFormat;
-  readonly file: string;
-  readonly gzipBytes: number;
-  readonly bytes: number;
-  readonly lines: number;
-  readonly requests: number;
-  readonly rejected: number;
-  readonly gunzip: Series;
-  /** Gunzip with the engine's 64 KiB output chunks (informational). */
-  readonly gunzip64: Series;
-  readonly engine: Series & { readonly decideMs: Stat };
-  /** Engine / gunzip wall time, per round. */
-  readonly ratio: Stat;
-  /** Engine / gunzip CPU time, per round. */
-  readonly cpuRatio: Stat;
-  /** Engine / 64 KiB-chunk gunzip wall time, per round (informational, no target). */
-  readonly ratio64: Stat;
-  readonly linesPerSecond: { readonly engine: number; readonly gunzip: number };
-  /** Peak RSS of a fresh process running it once, MiB; null when not measured. */
-  readonly peakRssMb: { readonly engine: number | null; readonly gunzip: number | null };
-  readonly decisions: { readonly total: number; readonly byRule: Record<string, number> };
-  /** readline + split over gunzip, for scale (`--reference`). */
-  readonly reference: { readonly ratio: Stat; readonly cpuRatio: Stat } | null;
-  readonly targets: { readonly ratio: number; readonly rssMb: number };
-  readonly pass: { readonly ratio: boolean; readonly rss: boolean; readonly valid: boolean };
-}
-
-interface Series {
-  readonly wallMs: Stat;
-  readonly cpuMs: Stat;
-}
-
-/** A sample's median, spread and values. */
-export interface Stat {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-  readonly values: readonly number[];
-}
-
-/** Median, min and max of a non-empty sample. */
-export function stat(values: readonly number[]): Stat {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, values };
-}
-
 function progress(message: string): void {
   process.stderr.write(`${message}\n`);
+}
+
+function series(costs: readonly Cost[]): Series {
+  return { wallMs: stat(costs.map((c) => c.wallMs)), cpuMs: stat(costs.map((c) => c.cpuMs)) };
 }
 
 /** Bundles the peak-RSS probe into plain JavaScript for `node`. */
@@ -129,7 +101,7 @@ async function bundleProbe(): Promise<string> {
 }
 
 /** Runs the probe in a fresh process and returns its answer. */
-function probe(script: string, mode: 'engine' | 'gunzip', file: string): Promise<ProbeResult> {
+function probe(script: string, mode: ProbeResult['mode'], file: string): Promise<ProbeResult> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [script, mode, file], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -155,56 +127,52 @@ async function benchFormat(
   o: BenchOptions,
   probeScript: string | null,
 ): Promise<FormatResult> {
-  const { path: file, generated } = await benchFile(
-    { format, lines: o.lines, seed: o.seed },
-    CACHE_DIR,
-  );
+  const gen: GenerateOptions = { format, lines: o.lines, seed: o.seed };
+  const { path: file, generated } = await benchFile(gen, CACHE_DIR);
   progress(`${format}: ${generated ? 'generated' : 'cached'} ${file}`);
   const gzipBytes = statSync(file).size;
+  const known = knownAttackers(gen);
+  const config = parseConfig(BENCH_CONFIG);
 
   progress(`${format}: warm-up`);
-  const bytes = await bareGunzip(file);
+  const bytes = await bareGunzip(file, FLOOR_GUNZIP_CHUNK);
+  await bareGunzip(file);
   const warm = await fullEngine(file);
+  let invalid = checkDecisions(warm.decisions, known, config);
   if (o.reference) await naiveReadline(file, format);
 
-  const gunzipCosts: Cost[] = [];
-  const gunzip64Costs: Cost[] = [];
-  const engineCosts: Cost[] = [];
+  const floor: Cost[] = [];
+  const gunzip16: Cost[] = [];
+  const engine: Cost[] = [];
   const decideMs: number[] = [];
   const referenceCosts: Cost[] = [];
-  const timeGunzip = async () => {
+  const timeFloor = async () => {
     collectGarbage();
-    gunzipCosts.push((await measure(() => bareGunzip(file))).cost);
+    floor.push((await measure(() => bareGunzip(file, FLOOR_GUNZIP_CHUNK))).cost);
   };
-  const timeGunzip64 = async () => {
+  const time16 = async () => {
     collectGarbage();
-    gunzip64Costs.push((await measure(() => bareGunzip(file, ENGINE_GUNZIP_CHUNK))).cost);
+    gunzip16.push((await measure(() => bareGunzip(file))).cost);
   };
   const timeEngine = async () => {
     collectGarbage();
     const { cost, result } = await measure(() => fullEngine(file));
-    engineCosts.push(cost);
+    engine.push(cost);
     decideMs.push(result.decideMs);
+    invalid ??= checkDecisions(result.decisions, known, config);
   };
   for (let round = 0; round < o.runs; round++) {
     // Swapping the order each round cancels any first-or-second bias.
-    if (round % 2 === 0) {
-      await timeGunzip();
-      await timeEngine();
-      await timeGunzip64();
-    } else {
-      await timeGunzip64();
-      await timeEngine();
-      await timeGunzip();
-    }
+    const order = [timeFloor, timeEngine, time16];
+    for (const step of round % 2 === 0 ? order : order.reverse()) await step();
     if (o.reference) {
       collectGarbage();
       referenceCosts.push((await measure(() => naiveReadline(file, format))).cost);
     }
-    const g = gunzipCosts[round]!.wallMs;
-    const e = engineCosts[round]!.wallMs;
+    const g = floor[round]!.wallMs;
+    const e = engine[round]!.wallMs;
     progress(
-      `${format}: round ${round + 1}/${o.runs}: gunzip ${g.toFixed(0)} ms, engine ${e.toFixed(0)} ms, ratio ${(e / g).toFixed(2)}, gunzip 64K ${gunzip64Costs[round]!.wallMs.toFixed(0)} ms`,
+      `${format}: round ${round + 1}/${o.runs}: gunzip 64K ${g.toFixed(0)} ms, engine ${e.toFixed(0)} ms, ratio ${(e / g).toFixed(2)}, gunzip 16K ${gunzip16[round]!.wallMs.toFixed(0)} ms`,
     );
   }
 
@@ -216,16 +184,14 @@ async function benchFormat(
     gunzipRss = (await probe(probeScript, 'gunzip', file)).maxRssBytes / MB;
   }
 
-  const ratio = stat(engineCosts.map((c, i) => c.wallMs / gunzipCosts[i]!.wallMs));
-  const ratio64 = stat(engineCosts.map((c, i) => c.wallMs / gunzip64Costs[i]!.wallMs));
-  const cpuRatio = stat(engineCosts.map((c, i) => c.cpuMs / gunzipCosts[i]!.cpuMs));
-  const engineWall = stat(engineCosts.map((c) => c.wallMs));
-  const gunzipWall = stat(gunzipCosts.map((c) => c.wallMs));
+  const ratio = stat(engine.map((c, i) => c.wallMs / floor[i]!.wallMs));
   const byRule: Record<string, number> = {};
   for (const rule of BENCH_CONFIG.rules) byRule[rule.name] = 0;
   for (const d of warm.decisions) byRule[d.rule] = (byRule[d.rule] ?? 0) + 1;
   const target = TARGETS.ratio[format];
   const lines = warm.scan.lines;
+  const e = series(engine);
+  const g = series(floor);
   return {
     format,
     file,
@@ -234,113 +200,116 @@ async function benchFormat(
     lines,
     requests: warm.scan.requests,
     rejected: warm.scan.rejected,
-    gunzip: { wallMs: gunzipWall, cpuMs: stat(gunzipCosts.map((c) => c.cpuMs)) },
-    gunzip64: {
-      wallMs: stat(gunzip64Costs.map((c) => c.wallMs)),
-      cpuMs: stat(gunzip64Costs.map((c) => c.cpuMs)),
-    },
-    engine: {
-      wallMs: engineWall,
-      cpuMs: stat(engineCosts.map((c) => c.cpuMs)),
-      decideMs: stat(decideMs),
-    },
+    gunzip: g,
+    gunzip16: series(gunzip16),
+    engine: { ...e, decideMs: stat(decideMs) },
     ratio,
-    cpuRatio,
-    ratio64,
+    cpuRatio: stat(engine.map((c, i) => c.cpuMs / floor[i]!.cpuMs)),
+    ratio16: stat(engine.map((c, i) => c.wallMs / gunzip16[i]!.wallMs)),
     linesPerSecond: {
-      engine: lines / (engineWall.median / 1000),
-      gunzip: lines / (gunzipWall.median / 1000),
+      engine: lines / (e.wallMs.median / 1000),
+      gunzip: lines / (g.wallMs.median / 1000),
     },
     peakRssMb: { engine: engineRss, gunzip: gunzipRss },
     decisions: { total: warm.decisions.length, byRule },
+    invalid,
     reference: o.reference
       ? {
-          ratio: stat(referenceCosts.map((c, i) => c.wallMs / gunzipCosts[i]!.wallMs)),
-          cpuRatio: stat(referenceCosts.map((c, i) => c.cpuMs / gunzipCosts[i]!.cpuMs)),
+          ratio: stat(referenceCosts.map((c, i) => c.wallMs / floor[i]!.wallMs)),
+          cpuRatio: stat(referenceCosts.map((c, i) => c.cpuMs / floor[i]!.cpuMs)),
         }
       : null,
     targets: { ratio: target, rssMb: TARGETS.rssMb },
     pass: {
       ratio: ratio.median <= target,
       rss: engineRss === null || engineRss <= TARGETS.rssMb,
-      valid: warm.scan.rejected === 0 && warm.scan.requests === o.lines,
+      valid: invalid === null && warm.scan.rejected === 0 && warm.scan.requests === o.lines,
     },
   };
 }
 
-function passed(r: FormatResult): boolean {
-  return r.pass.ratio && r.pass.rss && r.pass.valid;
-}
-
-function fmtInt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
-function fmtMb(n: number | null): string {
-  return n === null ? '-' : `${n.toFixed(0)} MB`;
-}
-
-/** The human-readable report. */
-export function renderTable(results: readonly FormatResult[], o: BenchOptions): string {
-  const table = new Table({
-    head: ['', ...results.map((r) => r.format)],
-    style: { head: [], border: [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-  });
-  const row = (label: string, cell: (r: FormatResult) => string) => {
-    table.push([label, ...results.map(cell)]);
+/** The default rule over 22,000 and 450,000 clients' worth of the same line count. */
+async function benchClients(o: BenchOptions, probeScript: string | null): Promise<ClientsResult> {
+  const few: GenerateOptions = { format: 'cloudfront', lines: o.lines, seed: o.seed };
+  const many: GenerateOptions = {
+    ...few,
+    clients: Math.round((o.lines * TARGETS.clients.count) / 1_000_000),
   };
-  const x = (n: number) => `${n.toFixed(2)}x`;
-  row('gunzip ms (median)', (r) => fmtInt(r.gunzip.wallMs.median));
-  row('engine ms (median)', (r) => fmtInt(r.engine.wallMs.median));
-  row('ratio engine/gunzip', (r) => `${x(r.ratio.median)} (${x(r.ratio.min)}-${x(r.ratio.max)})`);
-  row('target', (r) => `<= ${r.targets.ratio}x`);
-  row('ratio vs 64K gunzip', (r) => x(r.ratio64.median));
-  row('engine lines/s', (r) => fmtInt(r.linesPerSecond.engine));
-  row(
-    'CPU ms gunzip / engine',
-    (r) =>
-      `${fmtInt(r.gunzip.cpuMs.median)} / ${fmtInt(r.engine.cpuMs.median)} (${x(r.cpuRatio.median)})`,
-  );
-  row(
-    'peak RSS engine (gunzip)',
-    (r) => `${fmtMb(r.peakRssMb.engine)} (${fmtMb(r.peakRssMb.gunzip)}), <= ${r.targets.rssMb} MB`,
-  );
-  row(
-    'decisions',
-    (r) =>
-      `${r.decisions.total} (${Object.entries(r.decisions.byRule)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')})`,
-  );
-  row('requests / rejected', (r) => `${fmtInt(r.requests)} / ${fmtInt(r.rejected)}`);
-  row('result', (r) => {
-    const failed = [
-      r.pass.ratio ? null : 'ratio',
-      r.pass.rss ? null : 'rss',
-      r.pass.valid ? null : 'lines',
-    ].filter((f) => f !== null);
-    return failed.length === 0 ? 'PASS' : `FAIL (${failed.join(', ')})`;
-  });
-  const notes = [
-    `${fmtInt(o.lines)} lines per file, ${o.runs} alternating runs each after one warm-up, seed ${o.seed}, node ${process.version}.`,
-    'ratio: median of per-round engine / bare createGunzip() wall time (same file, same process); targets apply to it.',
-    `load average ${(o.loadAverage ?? loadavg()[0]!).toFixed(1)} at start, now ${loadavg()[0]!.toFixed(1)}, on ${availableParallelism()} CPUs: wall ratios are noise when the load passes the CPU count.`,
-    "vs 64K gunzip: the same against gunzip with the engine's own 64 KiB output chunks (cheaper than the 16 KiB default); informational.",
-    'CPU: process.cpuUsage() user+system deltas, zlib threads included; CPU ratio = engine / bare gunzip.',
-    'peak RSS: process.resourceUsage().maxRSS of a fresh node process running the bundled engine (or bare gunzip) once; 1 MB = 2^20 bytes.',
-  ];
-  for (const r of results) {
-    if (r.reference !== null) {
-      notes.push(
-        `${r.format}: readline + split takes ${r.reference.ratio.median.toFixed(2)}x bare gunzip wall, ${r.reference.cpuRatio.median.toFixed(2)}x its CPU (for scale).`,
-      );
-    }
-    notes.push(
-      `${r.format}: ${fmtInt(r.bytes / MB)} MB uncompressed, ${fmtInt(r.gzipBytes / MB)} MB gzip; decisions() ${r.engine.decideMs.median.toFixed(0)} ms of the engine run.`,
+  const fewFile = (await benchFile(few, CACHE_DIR)).path;
+  const manyFile = (await benchFile(many, CACHE_DIR)).path;
+  progress(`clients: ${fewFile} and ${manyFile}`);
+  const config = parseConfig(DEFAULT_RULE_CONFIG);
+  const knownFew = knownAttackers(few);
+  const knownMany = knownAttackers(many);
+  const fewCosts: Cost[] = [];
+  const manyCosts: Cost[] = [];
+  let invalid: string | null = null;
+  const counted = { few: 0, many: 0 };
+  const time = async (file: string, known: typeof knownFew, into: Cost[], key: 'few' | 'many') => {
+    collectGarbage();
+    const { cost, result } = await measure(() => fullEngine(file, DEFAULT_RULE_CONFIG));
+    into.push(cost);
+    counted[key] = result.clients;
+    invalid ??= checkDecisions(result.decisions, known, config);
+  };
+  await fullEngine(fewFile, DEFAULT_RULE_CONFIG);
+  await fullEngine(manyFile, DEFAULT_RULE_CONFIG);
+  for (let round = 0; round < o.runs; round++) {
+    const steps = [
+      () => time(fewFile, knownFew, fewCosts, 'few'),
+      () => time(manyFile, knownMany, manyCosts, 'many'),
+    ];
+    for (const step of round % 2 === 0 ? steps : steps.reverse()) await step();
+    progress(
+      `clients: round ${round + 1}/${o.runs}: ${counted.few} clients ${fewCosts[round]!.wallMs.toFixed(0)} ms, ${counted.many} clients ${manyCosts[round]!.wallMs.toFixed(0)} ms`,
     );
   }
-  return `${table.toString()}\n${notes.join('\n')}\n`;
+  let rss: ClientsResult['peakRssMb'] = { few: null, many: null, gunzip: null };
+  let bytesPerClient: number | null = null;
+  if (probeScript !== null) {
+    progress('clients: peak RSS probes');
+    const m = await probe(probeScript, 'engine-default', manyFile);
+    const f = await probe(probeScript, 'engine-default', fewFile);
+    const g = await probe(probeScript, 'gunzip', manyFile);
+    rss = { few: f.maxRssBytes / MB, many: m.maxRssBytes / MB, gunzip: g.maxRssBytes / MB };
+    bytesPerClient = (m.maxRssBytes - g.maxRssBytes) / m.clients;
+  }
+  const timeRatio = stat(manyCosts.map((c, i) => c.wallMs / fewCosts[i]!.wallMs));
+  return {
+    lines: o.lines,
+    clients: counted,
+    fewMs: stat(fewCosts.map((c) => c.wallMs)),
+    manyMs: stat(manyCosts.map((c) => c.wallMs)),
+    timeRatio,
+    peakRssMb: rss,
+    bytesPerClient,
+    invalid,
+    pass:
+      invalid === null &&
+      timeRatio.median <= TARGETS.clients.timeRatio &&
+      (rss.many === null || rss.many <= TARGETS.clients.rssMb),
+  };
+}
+
+/** Whether every measured figure met its target and every run decided right. */
+export function passed(report: BenchReport): boolean {
+  return (
+    report.formats.every((r) => r.pass.ratio && r.pass.rss && r.pass.valid) &&
+    (report.clients?.pass ?? true) &&
+    (report.startup === null || (report.startup.pass.help && report.startup.pass.oneLine)) &&
+    report.endToEnd.every((r) => r.pass) &&
+    (report.parallel?.pass ?? true)
+  );
+}
+
+/** Whether every run's decisions matched the known attackers (a bench that fails this has no figures). */
+export function valid(report: BenchReport): boolean {
+  return (
+    report.formats.every((r) => r.invalid === null) &&
+    (report.clients?.invalid ?? null) === null &&
+    report.endToEnd.every((r) => r.invalid === null) &&
+    (report.parallel === null || (report.parallel.invalid === null && report.parallel.identical))
+  );
 }
 
 function positiveInt(name: string, min: number) {
@@ -355,7 +324,7 @@ function positiveInt(name: string, min: number) {
 
 async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bench')
-    .description('edgeban engine cost relative to bare streaming gunzip')
+    .description('edgeban engine and CLI cost relative to streaming gunzip')
     .option(
       '--lines <n>',
       'request lines per generated file',
@@ -365,6 +334,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--runs <n>', 'timed runs of each, after one warm-up', positiveInt('runs', 1), 5)
     .option('--format <format>', 'cloudfront, alb or both', 'both')
     .option('--seed <n>', 'generator seed', positiveInt('seed', 0), 1)
+    .option('--cases <list>', `comma-separated: ${CASES.join(', ')}`, CASES.join(','))
     .option('--json', 'print the figures as one JSON document')
     .option('--strict', 'exit 1 when a target is missed')
     .option('--reference', 'also time readline + split, for scale')
@@ -385,17 +355,24 @@ async function main(argv: readonly string[]): Promise<number> {
     runs: number;
     format: string;
     seed: number;
+    cases: string;
     json?: boolean;
     strict?: boolean;
     reference?: boolean;
     rss: boolean;
   }>();
-  const formats: BenchFormat[] =
-    opts.format === 'both' ? ['cloudfront', 'alb'] : [opts.format as BenchFormat];
   if (!['cloudfront', 'alb', 'both'].includes(opts.format)) {
     process.stderr.write(`error: format must be cloudfront, alb or both, got ${opts.format}\n`);
     return 2;
   }
+  const cases = opts.cases.split(',').filter((c) => c !== '');
+  const unknown = cases.filter((c) => !(CASES as readonly string[]).includes(c));
+  if (unknown.length > 0 || cases.length === 0) {
+    process.stderr.write(`error: cases must be among ${CASES.join(', ')}, got ${opts.cases}\n`);
+    return 2;
+  }
+  const formats: BenchFormat[] =
+    opts.format === 'both' ? ['cloudfront', 'alb'] : [opts.format as BenchFormat];
   const o: BenchOptions = {
     loadAverage: loadavg()[0]!,
     lines: opts.lines,
@@ -404,9 +381,14 @@ async function main(argv: readonly string[]): Promise<number> {
     seed: opts.seed,
     reference: opts.reference === true,
     rss: opts.rss,
+    cases: cases as BenchCase[],
   };
+  const has = (c: BenchCase) => o.cases!.includes(c);
   try {
-    for (const format of formats) resolveOptions({ format, lines: o.lines, seed: o.seed });
+    for (const format of formats) {
+      resolveOptions({ format, lines: o.lines, seed: o.seed });
+      knownAttackers({ format, lines: o.lines, seed: o.seed });
+    }
   } catch (err) {
     if (err instanceof BenchOptionError) {
       process.stderr.write(`error: ${err.message}\n`);
@@ -416,9 +398,42 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const probeScript = o.rss ? await bundleProbe() : null;
-  const results: FormatResult[] = [];
-  for (const format of formats) results.push(await benchFormat(format, o, probeScript));
-  const pass = results.every(passed);
+  const report: {
+    formats: FormatResult[];
+    clients: ClientsResult | null;
+    startup: StartupResult | null;
+    endToEnd: EndToEndResult[];
+    parallel: ParallelResult | null;
+  } = { formats: [], clients: null, startup: null, endToEnd: [], parallel: null };
+  if (has('engine')) {
+    for (const format of formats) report.formats.push(await benchFormat(format, o, probeScript));
+  }
+  if (has('clients')) report.clients = await benchClients(o, probeScript);
+  if (has('cli') || has('parallel')) {
+    const kit = await prepareCli(CACHE_DIR);
+    if (has('cli')) {
+      progress('cli: start-up');
+      report.startup = await benchStartup(kit, Math.max(11, o.runs * 2 + 1));
+      for (const format of formats) {
+        progress(`cli: ${format} replay end to end`);
+        report.endToEnd.push(
+          await benchEndToEnd(kit, { format, lines: o.lines, seed: o.seed }, o.runs),
+        );
+      }
+    }
+    if (has('parallel')) {
+      progress('parallel: 8 files');
+      report.parallel = await benchParallel(
+        kit,
+        8,
+        Math.max(1000, Math.round(o.lines / 4)),
+        o.seed,
+        Math.max(3, Math.ceil(o.runs / 2)),
+      );
+    }
+  }
+  const pass = passed(report);
+  const ok = valid(report);
   if (opts.json) {
     const doc = {
       node: process.version,
@@ -428,12 +443,20 @@ async function main(argv: readonly string[]): Promise<number> {
       runs: o.runs,
       seed: o.seed,
       rules: BENCH_CONFIG.rules,
-      results,
+      targets: { ...TARGETS, cli: CLI_TARGETS },
+      ...report,
+      valid: ok,
       pass,
     };
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    process.stdout.write(renderTable(results, o));
+    process.stdout.write(renderReport(report, o));
+  }
+  if (!ok) {
+    process.stderr.write(
+      'bench: decisions differ from the known attackers; the figures mean nothing\n',
+    );
+    return 1;
   }
   return opts.strict && !pass ? 1 : 0;
 }

@@ -238,6 +238,11 @@ export class Engine {
     }
   }
 
+  /** Distinct client addresses seen. */
+  get clientCount(): number {
+    return this.clientIds.size;
+  }
+
   /** Every client by requests descending, then address. */
   clients(): { ip: string; requests: number }[] {
     const requests = this.requests;

@@ -10,11 +10,13 @@ import {
   compareKeys,
   formatIpv4,
   IpError,
+  ipCacheEntries,
   ipVersion,
   ipv4ToNumber,
   keyToCidr,
   maskKey,
   parseCidr,
+  resetIpCaches,
 } from '../../lambda/core/ip';
 
 /** Calls canonicalIpBytes on `text` embedded between other bytes, so bounds matter. */
@@ -384,5 +386,18 @@ describe('CIDR helpers', () => {
     expect(keyToCidr('192.0.2.0/24')).toBe('192.0.2.0/24');
     expect(ipVersion('192.0.2.0/24')).toBe(4);
     expect(ipVersion('2001:db8::/32')).toBe(6);
+  });
+});
+
+describe('resetIpCaches', () => {
+  it('empties every address cache and leaves results unchanged', () => {
+    const buf = Buffer.from('198.51.100.7 2001:DB8::1');
+    const before = [canonicalIpBytes(buf, 0, 12), canonicalIpBytes(buf, 13, 24)];
+    const masked = maskKey('198.51.100.7', 24, 64);
+    expect(ipCacheEntries()).toBeGreaterThanOrEqual(3);
+    resetIpCaches();
+    expect(ipCacheEntries()).toBe(0);
+    expect([canonicalIpBytes(buf, 0, 12), canonicalIpBytes(buf, 13, 24)]).toEqual(before);
+    expect(maskKey('198.51.100.7', 24, 64)).toBe(masked);
   });
 });
