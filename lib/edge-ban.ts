@@ -36,6 +36,7 @@ import { parseConfig } from '../lambda/core/config';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { ENV, TABLE } from '../lambda/shared/contract';
 import { AttachProvider } from './attach-provider';
+import { ConsoleWidget } from './console-widget';
 import { DeployRecord } from './deploy-record';
 import { EdgeBanMonitoring } from './edge-ban-monitoring';
 import { albRegion, EdgeBanWaf, type IpSetRef } from './edge-ban-waf';
@@ -159,6 +160,8 @@ export class EdgeBan extends Construct {
   readonly reconciler: EdgebanFunction;
   readonly waf: EdgeBanWaf;
   readonly monitoring: EdgeBanMonitoring;
+  /** The dashboard's console widget and its two functions. */
+  readonly consoleWidget: ConsoleWidget;
   /** The topic the alarms notify, if any. */
   readonly alarmTopic: ITopic | undefined;
   /** The real-time source, when `realtime.distributionIds` names distributions. */
@@ -290,6 +293,15 @@ export class EdgeBan extends Construct {
     // Logging on, where asked (`Default`: the resources keep their logical ids).
     new LogDelivery(this, 'Default', { config, bucket: this.logBucket });
 
+    // --- console widget hook (lib/console-widget.ts): review and lift blocks on the dashboard ---
+    this.consoleWidget = new ConsoleWidget(this, 'ConsoleWidget', {
+      table: this.table,
+      config: environment[ENV.config] ?? '',
+      reconcilerQueue: this.reconcilerQueue,
+      logRetention: retention,
+    });
+    // --- end console widget hook ---
+
     // Alarms and dashboard.
     this.alarmTopic = alarmTopic(this, config, props.alarmTopic);
     this.monitoring = new EdgeBanMonitoring(this, 'Monitoring', {
@@ -302,6 +314,7 @@ export class EdgeBan extends Construct {
       },
       ipSets: this.waf.ipSets,
       lagSeconds: config.alarms.lagSeconds,
+      consoleWidgets: [this.consoleWidget.widget],
       ...(this.alarmTopic === undefined ? {} : { topic: this.alarmTopic }),
     });
 

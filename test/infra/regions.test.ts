@@ -42,7 +42,8 @@ describe('CLOUDFRONT scope with the log bucket in eu-west-1', () => {
       s.pipeline.resourceCountIs(type, 0);
     }
     s.pipeline.resourceCountIs('AWS::S3::Bucket', 1);
-    s.pipeline.resourceCountIs('AWS::Lambda::Function', 2);
+    // Ingest, reconciler and the console widget's two.
+    s.pipeline.resourceCountIs('AWS::Lambda::Function', 4);
   });
 
   it('points the reconciler at the us-east-1 IP sets, read across regions', () => {

@@ -57,11 +57,11 @@ describe('the shipped config', () => {
     const dirs = Object.values<{ source: { path: string; packaging: string } }>(manifest.files)
       .filter((f) => f.source.packaging === 'zip')
       .map((f) => join(out, f.source.path));
-    // Ingest, reconciler and deploy record; the CDK provider framework in
-    // front of the deploy record is aws-cdk-lib's own code.
+    // Ingest, reconciler, deploy record and the console widget's two; the CDK
+    // provider framework in front of the deploy record is aws-cdk-lib's own code.
     const ours = dirs.filter((dir) => readdirSync(dir).includes('index.mjs'));
-    expect(ours).toHaveLength(3);
-    expect(dirs).toHaveLength(4);
+    expect(ours).toHaveLength(5);
+    expect(dirs).toHaveLength(6);
     for (const dir of ours) {
       expect(readdirSync(dir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
