@@ -93,15 +93,16 @@ export interface EdgeBanProps {
 }
 
 /**
- * Memory and timeouts, sized from the bench (`npm run bench`) for the
- * largest object a source writes (an ALB node's 5-minute file, a
- * CloudFront edge's hourly part). The engine reads 300k-440k lines/s on
- * one core and peaks at 145 MB for 1M lines from 22k clients (about
- * 1.4 KB more per client with three rules). 1024 MB buys about 0.6 vCPU:
- * roughly 200k lines/s, so the 5-minute timeout covers objects of tens of
- * millions of lines, and memory room for some 500k distinct clients per
- * object. The DynamoDB writes of an object come on top and are bounded by
- * its distinct (rule, key, hour) triples.
+ * Memory and timeouts, sized from the bench (`npm run bench`, many-clients
+ * case) for the largest object a source writes: the worst is 1M lines from
+ * 1M distinct clients, about 400 MB at the bench's bytes per client. 1024 MB
+ * leaves about 710 MB for objects: ingest runs as many of a batch's objects
+ * at once as their sizes say fit, and a larger one alone
+ * (`lambda/ingest/admission.ts`; the arithmetic is in docs/deploy.md,
+ * "Sizing"). 1024 MB also buys about 0.6 vCPU, roughly 200k lines/s, so the
+ * 5-minute timeout covers objects of tens of millions of lines. The
+ * DynamoDB writes of an object come on top and are bounded by its distinct
+ * (rule, key, hour) triples.
  */
 export const SIZING = {
   ingestMemoryMb: 1024,

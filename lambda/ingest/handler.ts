@@ -14,6 +14,7 @@ import { parseConfig } from '../core/config';
 import { Guard } from '../core/guard';
 import { ENV, METRICS } from '../shared/contract';
 import { type CloudFrontRangeSet, CloudFrontRanges } from '../state/ranges';
+import { ingestBudget } from './admission';
 import { handleIngestBatch } from './ingest';
 
 const logger = new Logger({ serviceName: 'edgeban-ingest' });
@@ -36,6 +37,10 @@ const config = (() => {
   }
 })();
 const queueUrl = env(ENV.reconcilerQueueUrl);
+// Lambda sets the function's memory in MB; objects run at once as they fit in it.
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+const memoryMb = Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+const memoryBudget = Number.isFinite(memoryMb) && memoryMb > 0 ? ingestBudget(memoryMb) : undefined;
 
 const s3 = new S3Client({});
 const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
@@ -80,6 +85,7 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
         },
         logger,
         metrics,
+        ...(memoryBudget === undefined ? {} : { memoryBudget }),
       },
       event,
     );

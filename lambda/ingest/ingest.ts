@@ -49,6 +49,7 @@ import type { EdgebanConfig, FileScan, LogFormat } from '../core/types';
 import { METRICS } from '../shared/contract';
 import { ledgerKey } from '../shared/schema';
 import { mapLimit, objectId } from '../state/counts';
+import { MemoryGate, objectMemory } from './admission';
 import {
   commitPairs,
   horizonMinute,
@@ -481,10 +482,16 @@ export function parseS3EventBody(body: string): ObjectRef[] {
 /** Options of {@link handleIngestBatch}. */
 export interface BatchDeps extends IngestDeps {
   /**
-   * Objects processed at once.
+   * Objects processed at once, at most.
    * @default 4
    */
   readonly objectConcurrency?: number;
+  /**
+   * Bytes the objects of one batch may take together (see `admission.ts`):
+   * fewer objects run at once when their sizes say they might not fit.
+   * @default - no limit beyond `objectConcurrency`
+   */
+  readonly memoryBudget?: number;
 }
 
 /**
@@ -499,10 +506,14 @@ export async function handleIngestBatch(
 ): Promise<SQSBatchResponse> {
   const logger = deps.logger ?? noopLogger;
   const failures: { itemIdentifier: string }[] = [];
+  const gate = deps.memoryBudget === undefined ? null : new MemoryGate(deps.memoryBudget);
   await mapLimit(event.Records, deps.objectConcurrency ?? 4, async (record) => {
     try {
       const refs = parseS3EventBody(record.body);
-      for (const ref of refs) await ingestObject(deps, ref);
+      for (const ref of refs) {
+        if (gate === null) await ingestObject(deps, ref);
+        else await gate.run(objectMemory(ref.size), () => ingestObject(deps, ref));
+      }
     } catch (err) {
       logger.error('ingest failed; the message will be retried', {
         messageId: record.messageId,
