@@ -34,6 +34,7 @@ import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { parseConfig } from '../lambda/core/config';
 import type { EdgebanConfig } from '../lambda/core/types';
+import { EVENTBRIDGE_SOURCE } from '../lambda/ingest/keys';
 import { ENV, TABLE } from '../lambda/shared/contract';
 import { AttachProvider } from './attach-provider';
 import { ConsoleWidget } from './console-widget';
@@ -339,7 +340,8 @@ export class EdgeBan extends Construct {
    * bucket's notification configuration changes, and an existing bucket's
    * other destinations never overlap ours. The event is reshaped into the
    * S3 event notification record the ingest handler reads; `eventSource`
-   * tells it the key is percent-encoded the EventBridge way (`+` is a plus).
+   * tells it the key is EventBridge's, whose encoding AWS leaves
+   * undocumented (lambda/ingest/keys.ts reads it every plausible way).
    */
   private routeObjectEvents(prefix: string): void {
     const field = (path: string) => EventField.fromPath(path);
@@ -360,7 +362,7 @@ export class EdgeBan extends Construct {
           Records: [
             {
               eventVersion: '2.1',
-              eventSource: 'edgeban:eventbridge',
+              eventSource: EVENTBRIDGE_SOURCE,
               awsRegion: field('$.region'),
               eventTime: field('$.time'),
               eventName: `ObjectCreated:${field('$.detail.reason')}`,
