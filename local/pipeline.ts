@@ -325,6 +325,11 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       return run;
     };
 
+    // As the Lambdas do: one reconciler message per batch that changed blocks.
+    const nudge = (source: string): void => {
+      reconcilerQueue.send(JSON.stringify({ source, at: new Date(clock.now()).toISOString() }));
+    };
+
     ingestQueue.subscribe(
       async (event: SQSEvent) => {
         // As the ingest Lambda: one reconciler message per batch that changed blocks.
@@ -345,11 +350,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           },
           event,
         );
-        if (changed) {
-          reconcilerQueue.send(
-            JSON.stringify({ source: 'ingest', at: new Date(clock.now()).toISOString() }),
-          );
-        }
+        if (changed) nudge('ingest');
         return response;
       },
       {
@@ -402,11 +403,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
             },
             event,
           );
-          if (changed) {
-            reconcilerQueue.send(
-              JSON.stringify({ source: 'realtime', at: new Date(clock.now()).toISOString() }),
-            );
-          }
+          if (changed) nudge('realtime');
           return response;
         },
         onError: (err) => logger?.error('real-time invocation failed', { error: String(err) }),

@@ -7,36 +7,20 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { parseConfig } from '../core/config';
-import { Guard } from '../core/guard';
 import { ENV, METRICS } from '../shared/contract';
-import { type CloudFrontRangeSet, CloudFrontRanges } from '../state/ranges';
+import { configFromEnv, guardSource, requireEnv, wakeReconciler } from '../shared/runtime';
 import { ingestBudget } from './admission';
 import { handleIngestBatch } from './ingest';
 
 const logger = new Logger({ serviceName: 'edgeban-ingest' });
 const metrics = new Metrics({ namespace: METRICS.namespace, serviceName: 'edgeban-ingest' });
 
-function env(name: string): string {
-  const value = process.env[name];
-  if (value === undefined || value === '') {
-    throw new Error(`environment variable ${name} is not set`);
-  }
-  return value;
-}
-
-const tableName = env(ENV.tableName);
-const config = (() => {
-  try {
-    return parseConfig(env(ENV.config));
-  } catch (err) {
-    throw new Error(`environment variable ${ENV.config}: ${(err as Error).message}`);
-  }
-})();
-const queueUrl = env(ENV.reconcilerQueueUrl);
+const tableName = requireEnv(ENV.tableName);
+const config = configFromEnv();
+const queueUrl = requireEnv(ENV.reconcilerQueueUrl);
 // Lambda sets the function's memory in MB; objects run at once as they fit in it.
 // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
 const memoryMb = Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
@@ -47,25 +31,11 @@ const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
   marshallOptions: { removeUndefinedValues: true },
 });
 const sqs = new SQSClient({});
-const ranges = new CloudFrontRanges({
-  onError: (err) =>
-    logger.warn('CloudFront ranges not refreshed; using the cached or shipped ones', {
-      error: String(err),
-    }),
-});
-
-let guard: { set: CloudFrontRangeSet; guard: Guard } | null = null;
-
-async function currentGuard(): Promise<Guard> {
-  const set = await ranges.get();
-  if (guard === null || guard.set !== set) {
-    guard = {
-      set,
-      guard: new Guard({ allowlist: config.allowlist, cloudfrontRanges: set.ranges }),
-    };
-  }
-  return guard.guard;
-}
+const currentGuard = guardSource(config, (err) =>
+  logger.warn('CloudFront ranges not refreshed; using the cached or shipped ones', {
+    error: String(err),
+  }),
+);
 
 /** Handles one SQS batch; the records that failed are retried by SQS. */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
@@ -90,17 +60,9 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
       event,
     );
     if (changed) {
-      try {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: queueUrl,
-            MessageBody: JSON.stringify({ source: 'ingest', at: new Date().toISOString() }),
-          }),
-        );
-      } catch (err) {
-        // The reconciler also runs every minute: a lost nudge only delays it.
-        logger.error('could not notify the reconciler', { error: String(err) });
-      }
+      await wakeReconciler(sqs, queueUrl, 'ingest', (err) =>
+        logger.error('could not notify the reconciler', { error: String(err) }),
+      );
     }
     return res;
   } finally {

@@ -58,6 +58,7 @@ import {
   type TouchedPair,
   touchedPairs,
 } from '../ingest/commit';
+import type { IngestLogger, IngestMetrics } from '../ingest/ingest';
 import { METRICS } from '../shared/contract';
 import {
   type Chunk,
@@ -77,17 +78,9 @@ export class RealtimeError extends Error {
   }
 }
 
-/** The logger calls the consumer makes (Powertools' Logger fits). */
-export interface RealtimeLogger {
-  info(message: string, extra: Record<string, unknown>): void;
-  warn(message: string, extra: Record<string, unknown>): void;
-  error(message: string, extra: Record<string, unknown>): void;
-}
-
-/** The metric calls the consumer makes (Powertools' Metrics fits). */
-export interface RealtimeMetrics {
-  addMetric(name: string, unit: 'Count' | 'Seconds', value: number): void;
-}
+/** The logger and metric calls the consumer makes: the same as ingest's. */
+export type RealtimeLogger = IngestLogger;
+export type RealtimeMetrics = IngestMetrics;
 
 /** What the consumer works with. */
 export interface RealtimeDeps {

@@ -9,13 +9,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { parseConfig } from '../core/config';
-import { Guard } from '../core/guard';
 import { ENV, METRIC_SERVICES, METRICS } from '../shared/contract';
-import { type CloudFrontRangeSet, CloudFrontRanges } from '../state/ranges';
+import { configFromEnv, guardSource, requireEnv, wakeReconciler } from '../shared/runtime';
 import { handleRealtimeBatch } from './consume';
 
 const logger = new Logger({ serviceName: METRIC_SERVICES.realtime });
@@ -24,47 +22,19 @@ const metrics = new Metrics({
   serviceName: METRIC_SERVICES.realtime,
 });
 
-function env(name: string): string {
-  const value = process.env[name];
-  if (value === undefined || value === '') {
-    throw new Error(`environment variable ${name} is not set`);
-  }
-  return value;
-}
-
-const tableName = env(ENV.tableName);
-const config = (() => {
-  try {
-    return parseConfig(env(ENV.config));
-  } catch (err) {
-    throw new Error(`environment variable ${ENV.config}: ${(err as Error).message}`);
-  }
-})();
-const queueUrl = env(ENV.reconcilerQueueUrl);
+const tableName = requireEnv(ENV.tableName);
+const config = configFromEnv();
+const queueUrl = requireEnv(ENV.reconcilerQueueUrl);
 
 const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
   marshallOptions: { removeUndefinedValues: true },
 });
 const sqs = new SQSClient({});
-const ranges = new CloudFrontRanges({
-  onError: (err) =>
-    logger.warn('CloudFront ranges not refreshed; using the cached or shipped ones', {
-      error: String(err),
-    }),
-});
-
-let guard: { set: CloudFrontRangeSet; guard: Guard } | null = null;
-
-async function currentGuard(): Promise<Guard> {
-  const set = await ranges.get();
-  if (guard === null || guard.set !== set) {
-    guard = {
-      set,
-      guard: new Guard({ allowlist: config.allowlist, cloudfrontRanges: set.ranges }),
-    };
-  }
-  return guard.guard;
-}
+const currentGuard = guardSource(config, (err) =>
+  logger.warn('CloudFront ranges not refreshed; using the cached or shipped ones', {
+    error: String(err),
+  }),
+);
 
 /** Handles one batch; Lambda retries from the first record reported failed. */
 export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
@@ -86,17 +56,9 @@ export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamB
       event,
     );
     if (changed) {
-      try {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: queueUrl,
-            MessageBody: JSON.stringify({ source: 'realtime', at: new Date().toISOString() }),
-          }),
-        );
-      } catch (err) {
-        // The reconciler also runs every minute: a lost nudge only delays it.
-        logger.error('could not notify the reconciler', { error: String(err) });
-      }
+      await wakeReconciler(sqs, queueUrl, 'realtime', (err) =>
+        logger.error('could not notify the reconciler', { error: String(err) }),
+      );
     }
     return res;
   } finally {
