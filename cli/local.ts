@@ -17,6 +17,7 @@ import { LOCAL_CREDENTIALS } from '../local/cloud';
 import { discoveryPath, removeDiscovery, writeDiscovery } from '../local/discovery';
 import { type LocalPipeline, type PipelineOptions, startPipeline } from '../local/pipeline';
 import { playScenario } from '../local/scenario';
+import { serveWidget, type WidgetServer } from '../local/widget-server';
 import { CliError, oneLine, UsageError } from './errors';
 import { resolveInputs } from './inputs';
 import type { Io } from './main';
@@ -304,8 +305,10 @@ async function serveCommand(opts: LocalOptions, io: Io, hooks: LocalHooks): Prom
     },
   });
   const path = hooks.discoveryPath ?? discoveryPath();
+  let widget: WidgetServer | undefined; // console widget (local/widget-server.ts)
   try {
     pipeline.startSchedule(60_000);
+    widget = await serveWidget(pipeline);
     const { endpoints } = pipeline.cloud;
     writeDiscovery(
       {
@@ -339,6 +342,7 @@ async function serveCommand(opts: LocalOptions, io: Io, hooks: LocalHooks): Prom
         `  aws s3 cp access.log.gz s3://${pipeline.bucket}/\n` +
         'Review blocks:\n' +
         '  npm run --silent edgeban -- list --local\n' +
+        `  or in the console widget, as CloudWatch would show it: ${widget.url}\n` +
         `Replay what is in the bucket:\n  npm run --silent edgeban -- replay s3://${pipeline.bucket}/\n\n` +
         'The reconciler runs on each ingest message and every minute. Stop with Ctrl-C.\n',
     );
@@ -347,6 +351,7 @@ async function serveCommand(opts: LocalOptions, io: Io, hooks: LocalHooks): Prom
     io.out('stopping\n');
   } finally {
     removeDiscovery(path);
+    await widget?.close();
     await pipeline.stop();
   }
   return 0;

@@ -10,11 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ReconcileResult } from '../lambda/reconciler/reconcile';
 import type { OperatorDeps } from '../lambda/state/operator';
 import { act } from '../lambda/widget/act';
 import { parseWidgetEvent } from '../lambda/widget/event';
 import { view } from '../lambda/widget/view';
 import { closeServer, listenLoopback } from './loopback';
+import type { LocalPipeline } from './pipeline';
 
 /** The function names the local page calls; the console would call ARNs. */
 export const LOCAL_WIDGET_ARNS = {
@@ -192,4 +194,28 @@ export async function startWidgetServer(options: WidgetServerOptions): Promise<W
   });
   const port = await listenLoopback(server, options.port ?? 0);
   return { url: `http://127.0.0.1:${port}/`, close: () => closeServer(server) };
+}
+
+/** One sentence on what a reconcile did to WAF, for the action's pop-up. */
+export function appliedSentence(r: ReconcileResult): string {
+  if (r.busy) return 'Another reconcile was running: the next one applies it.';
+  if (r.failedSets.length > 0)
+    return `WAF not updated now (${r.failedSets.join(', ')}); the next reconcile retries.`;
+  const changes = [...r.added.map((c) => `+${c}`), ...r.removed.map((c) => `-${c}`)];
+  return `WAF: ${changes.length === 0 ? 'unchanged' : changes.join(' ')}${r.mode === 'observe' ? ' (observe mode: WAF is not updated)' : ''}.`;
+}
+
+/** The widget over a running local pipeline: actions reconcile at once, as the CLI's `--local` does. */
+export function serveWidget(pipeline: LocalPipeline, port = 0): Promise<WidgetServer> {
+  return startWidgetServer({
+    operator: {
+      ddb: pipeline.ddb,
+      tableName: pipeline.tableName,
+      config: pipeline.config,
+      guard: pipeline.guard,
+      now: () => pipeline.clock.now(),
+    },
+    apply: async () => appliedSentence((await pipeline.reconcileNow('message')).result),
+    port,
+  });
 }

@@ -3,11 +3,10 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reconcile } from '../../lambda/reconciler/reconcile';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
 import { startWidgetServer, type WidgetServer } from '../../local/widget-server';
 import { addressesOf, newWorld, type World } from '../reconciler/env';
-import { seedState } from './env';
+import { actDeps, seedState } from './env';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -29,13 +28,7 @@ beforeAll(async () => {
   cloud = await startLocalCloud();
   world = await newWorld(cloud);
   await seedState(world);
-  server = await startWidgetServer({
-    operator: world.operatorDeps(),
-    apply: async () => {
-      const r = await reconcile(world.reconcileDeps());
-      return `WAF: ${[...r.added.map((c) => `+${c}`), ...r.removed.map((c) => `-${c}`)].join(' ') || 'unchanged'}.`;
-    },
-  });
+  server = await startWidgetServer({ operator: world.operatorDeps(), apply: actDeps(world).apply });
 });
 
 afterAll(async () => {

@@ -11,6 +11,7 @@ import { putActiveBlock, recordEvent } from '../../lambda/state/blocks';
 import { manualBlock } from '../../lambda/state/operator';
 import type { ActDeps } from '../../lambda/widget/act';
 import type { ViewDeps } from '../../lambda/widget/view';
+import { appliedSentence } from '../../local/widget-server';
 import { HOUR, ruleBlock, type World } from '../reconciler/env';
 
 /** The token key of the tests (32 bytes). */
@@ -84,10 +85,7 @@ export function actDeps(world: World): ActDeps {
   return {
     operator: world.operatorDeps(),
     tokenKey: KEY,
-    apply: async () => {
-      const r = await reconcile(world.reconcileDeps());
-      return `WAF: ${[...r.added.map((c) => `+${c}`), ...r.removed.map((c) => `-${c}`)].join(' ') || 'unchanged'}.`;
-    },
+    apply: async () => appliedSentence(await reconcile(world.reconcileDeps())),
   };
 }
 
