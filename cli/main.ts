@@ -13,6 +13,7 @@ import { ConfigError } from '../lambda/core/config';
 import type { DoctorOptions } from './doctor';
 import { CliError, oneLine } from './errors';
 import { DEFAULT_CONCURRENCY } from './inputs';
+import { registerReinstateCommand } from './lift';
 import type { LocalOptions } from './local';
 import { registerOperatorCommands } from './operator';
 import type { ReplayCommandOptions } from './replay-command';
@@ -130,6 +131,7 @@ function buildProgram(io: Io, done: (code: number) => void): Command {
     });
 
   registerOperatorCommands(program, io, done);
+  registerReinstateCommand(program, io, done);
 
   return program;
 }

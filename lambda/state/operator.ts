@@ -181,14 +181,16 @@ function parseTarget(text: string): { cidr: string; key: string; prefix: number 
   return { cidr: c.cidr, key: cidrToKey(c.cidr), prefix: c.prefix };
 }
 
-function ruleOrder(config: EdgebanConfig): (a: ActiveBlock, b: ActiveBlock) => number {
+/** `list` order: by key, then rule in config order, manual last. */
+export function ruleOrder(config: EdgebanConfig): (a: ActiveBlock, b: ActiveBlock) => number {
   const index = new Map(config.rules.map((r, i) => [r.name, i]));
   const rank = (b: ActiveBlock): number =>
     b.rule === null ? config.rules.length : (index.get(b.rule) ?? config.rules.length - 0.5);
   return (a, b) => compareKeys(a.key, b.key) || rank(a) - rank(b);
 }
 
-function view(b: ActiveBlock, inWaf: boolean): BlockView {
+/** A block as the operator commands show it. */
+export function view(b: ActiveBlock, inWaf: boolean): BlockView {
   const common = {
     key: b.key,
     rule: b.rule,

@@ -10,9 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Io, run } from '../../cli/main';
-import type { IpSetRef } from '../../lambda/reconciler/reconcile';
+import { parseConfig } from '../../lambda/core/config';
+import { CONSOLE_ACTOR, type IpSetRef } from '../../lambda/reconciler/reconcile';
+import { endKeyBlocks, putActiveBlock, readActiveBlocks } from '../../lambda/state/blocks';
+import { writePairState } from '../../lambda/state/pairs';
 import { ensureTable } from '../../lambda/state/table';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
 import { discoveryPath, writeDiscovery } from '../../local/discovery';
@@ -407,6 +411,202 @@ describe('edgeban operator targets', () => {
     const r = await edgeban(['status', '--stack', 'edgeban']);
     expect(r.code).toBe(2);
     expectOneLine(r.err, /set AWS_REGION/);
+  });
+});
+
+/** Rule blocks of `flood` (pair state and active item), as ingest writes them, starting now. */
+async function floodBlocks(p: Pipeline, keys: readonly string[]): Promise<void> {
+  const ddb = DynamoDBDocumentClient.from(cloud.clients().dynamodb);
+  const start = Math.floor(Date.now() / 1000) - 60;
+  for (const key of keys) {
+    const blocks = [{ offence: 1, start, until: start + 3600 }];
+    await writePairState(
+      ddb,
+      p.tableName,
+      'flood',
+      key,
+      { peak: 150, firstExceeded: start, blocks, countFrom: null },
+      0,
+      { windowMinutes: 5 },
+    );
+    await putActiveBlock(ddb, p.tableName, {
+      key,
+      rule: 'flood',
+      source: 'rule',
+      start,
+      until: start + 3600,
+      offences: 1,
+      peak: 150,
+      window: 5,
+      firstExceeded: start,
+      reason: '150 requests in 5m over threshold 100',
+      by: 'edgeban',
+    });
+  }
+}
+
+/** ISO minute `minutes` from now, as --since/--until take it. */
+const minuteFromNow = (minutes: number) =>
+  new Date(Date.now() + minutes * 60_000).toISOString().slice(0, 16);
+
+describe('edgeban unblock --rule / --all --local', () => {
+  it('shows what it would lift and exits 2 without --yes, lifts with it', async () => {
+    const p = await servePipeline();
+    await floodBlocks(p, ['198.51.100.21', '198.51.100.22']);
+    await json(['block', '198.51.100.23', '--local']);
+    expect(wafAddresses(p)).toEqual(['198.51.100.21/32', '198.51.100.22/32', '198.51.100.23/32']);
+
+    const dry = await edgeban(['unblock', '--rule', 'flood', '--local']);
+    expect(dry.code).toBe(2);
+    expectOneLine(dry.err, /would lift 2 blocks of rule flood: run again with --yes/);
+    expect(dry.out).toMatch(/198\.51\.100\.21 +flood/);
+    expect(wafAddresses(p)).toHaveLength(3);
+
+    const lifted = await json([
+      'unblock',
+      '--rule',
+      'flood',
+      '--yes',
+      '--reason',
+      'threshold too low',
+      '--local',
+    ]);
+    expect(Object.keys(lifted)).toEqual(['unblocked']);
+    expect(
+      lifted.unblocked.map((b: { key: string; rule: string; inWaf: boolean }) => [
+        b.key,
+        b.rule,
+        b.inWaf,
+      ]),
+    ).toEqual([
+      ['198.51.100.21', 'flood', false],
+      ['198.51.100.22', 'flood', false],
+    ]);
+    expect(wafAddresses(p)).toEqual(['198.51.100.23/32']);
+    const h = await json(['history', '198.51.100.21', '--local']);
+    expect(h.events.at(-1)).toMatchObject({
+      kind: 'unblock',
+      rule: 'flood',
+      by: ME,
+      reason: 'threshold too low',
+    });
+
+    const none = await edgeban(['unblock', '--rule', 'flood', '--yes', '--local']);
+    expect(none.code).toBe(1);
+    expectOneLine(none.err, /no active block of rule flood/);
+
+    const all = await edgeban(['unblock', '--all', '--yes', '--local']);
+    expect(all.code).toBe(0);
+    expect(all.out).toMatch(
+      /^Lifted 1 block \(1 key\) at .* by .*\. Only new traffic can block them again\.\n/,
+    );
+    expect(wafAddresses(p)).toEqual([]);
+    const empty = await edgeban(['unblock', '--all', '--local']);
+    expect(empty.code).toBe(1);
+  });
+
+  it('refuses bad combinations and unknown rules with exit 2', async () => {
+    await servePipeline();
+    for (const [args, pattern] of [
+      [['unblock', '--local'], /needs an address or CIDR, --rule NAME, or --all/],
+      [['unblock', '198.51.100.1', '--all', '--local'], /not both/],
+      [['unblock', '--rule', 'flood', '--all', '--local'], /--rule NAME or --all, not both/],
+      [['unblock', '198.51.100.1', '--yes', '--local'], /--yes goes with --rule or --all/],
+      [
+        ['unblock', '--rule', 'nosuch', '--yes', '--local'],
+        /no rule nosuch in the config \(rules: flood\)/,
+      ],
+    ] as const) {
+      const r = await edgeban([...args]);
+      expect(r.code).toBe(2);
+      expectOneLine(r.err, pattern);
+    }
+  });
+});
+
+describe('edgeban reinstate --local', () => {
+  it('shows what it would put back, exits 2 without --yes, and puts it back into WAF with it', async () => {
+    const p = await servePipeline();
+    await floodBlocks(p, ['198.51.100.31', '198.51.100.32']);
+    const ddb = DynamoDBDocumentClient.from(cloud.clients().dynamodb);
+    // What a reconciler that took a reset for console removals recorded.
+    const active = await readActiveBlocks(ddb, p.tableName);
+    for (const key of ['198.51.100.31', '198.51.100.32']) {
+      await endKeyBlocks(ddb, p.tableName, parseConfig(CONFIG), key, active, {
+        ms: Date.now() - 30_000,
+        by: CONSOLE_ACTOR,
+        reason: 'removed from IP set edgeban-ipv4-1',
+      });
+    }
+    const range = ['--since', minuteFromNow(-60), '--until', minuteFromNow(2)];
+
+    const dry = await edgeban(['reinstate', ...range, '--local']);
+    expect(dry.code).toBe(2);
+    expectOneLine(dry.err, /would reinstate 2 blocks: run again with --yes/);
+    expect(dry.out).toMatch(/198\.51\.100\.31 +flood/);
+    expect(wafAddresses(p)).toEqual([]);
+
+    const done = await json(['reinstate', ...range, '--yes', '--local']);
+    expect(done.skipped).toEqual([]);
+    expect(done.reinstated.map((b: { key: string; rule: string }) => [b.key, b.rule])).toEqual([
+      ['198.51.100.31', 'flood'],
+      ['198.51.100.32', 'flood'],
+    ]);
+    expect(wafAddresses(p)).toEqual(['198.51.100.31/32', '198.51.100.32/32']);
+    const h = await json(['history', '198.51.100.31', '--local']);
+    expect(h.events.at(-1)).toMatchObject({
+      kind: 'block',
+      rule: 'flood',
+      by: ME,
+      reason: expect.stringMatching(/^reinstated/),
+    });
+
+    const again = await edgeban(['reinstate', ...range, '--yes', '--local']);
+    expect(again.code).toBe(1);
+    expectOneLine(
+      again.err,
+      /nothing to reinstate: 2 console removals in the range, each left as it is/,
+    );
+  });
+
+  it('exits 1 when no removal is in the range, 2 for a bad or missing time', async () => {
+    await servePipeline();
+    const none = await edgeban([
+      'reinstate',
+      '--since',
+      '2024-05-01',
+      '--until',
+      '2024-05-02',
+      '--local',
+    ]);
+    expect(none.code).toBe(1);
+    expectOneLine(
+      none.err,
+      /no block was ended as a console removal between 2024-05-01 and 2024-05-02/,
+    );
+    const bad = await edgeban([
+      'reinstate',
+      '--since',
+      'yesterday',
+      '--until',
+      '2024-05-02',
+      '--local',
+    ]);
+    expect(bad.code).toBe(2);
+    expectOneLine(bad.err, /--since must be a date or an ISO time/);
+    const missing = await edgeban(['reinstate', '--since', '2024-05-01', '--local']);
+    expect(missing.code).toBe(2);
+    expectOneLine(missing.err, /needs --since and --until/);
+    const backwards = await edgeban([
+      'reinstate',
+      '--since',
+      '2024-05-02',
+      '--until',
+      '2024-05-01',
+      '--local',
+    ]);
+    expect(backwards.code).toBe(2);
+    expectOneLine(backwards.err, /--since must be before --until/);
   });
 });
 
