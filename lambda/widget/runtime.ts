@@ -10,36 +10,27 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { parseConfig } from '../core/config';
-import { guardFor } from '../core/guard';
 import { ENV } from '../shared/contract';
+import { configFromEnv, guardSource, requireEnv } from '../shared/runtime';
 import type { OperatorDeps } from '../state/operator';
 import { MIN_KEY_BYTES } from './token';
 
-/** A variable of the environment, checked. */
-export function env(name: string): string {
-  const value = process.env[name];
-  if (value === undefined || value === '') {
-    throw new Error(`environment variable ${name} is not set`);
-  }
-  return value;
-}
-
-/** The operator commands' dependencies, from the environment, on the real clock. */
-export function operatorFromEnv(): OperatorDeps {
-  const tableName = env(ENV.tableName);
-  let config: ReturnType<typeof parseConfig>;
-  try {
-    config = parseConfig(env(ENV.config));
-  } catch (err) {
-    throw new Error(
-      `environment variable ${ENV.config}: ${err instanceof Error ? err.message : String(err)}`,
-    );
-  }
+/**
+ * The operator commands' dependencies from the environment, on the real
+ * clock, with the guard of the ingest side and the reconciler (CloudFront's
+ * current origin-facing ranges), so the widget refuses what they refuse.
+ * @param onRangesError told when CloudFront's ranges could not be refreshed
+ */
+export function operatorFromEnv(
+  onRangesError: (err: unknown) => void,
+): () => Promise<OperatorDeps> {
+  const tableName = requireEnv(ENV.tableName);
+  const config = configFromEnv();
+  const guards = guardSource(config, onRangesError);
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     marshallOptions: { removeUndefinedValues: true },
   });
-  return { ddb, tableName, config, guard: guardFor(config.allowlist), now: Date.now };
+  return async () => ({ ddb, tableName, config, guard: await guards(), now: Date.now });
 }
 
 /**
@@ -47,7 +38,7 @@ export function operatorFromEnv(): OperatorDeps {
  * @throws Error when the secret is missing or shorter than {@link MIN_KEY_BYTES}
  */
 export function tokenKeyLoader(ssm: SSMClient = new SSMClient({})): () => Promise<Uint8Array> {
-  const secret = env(ENV.widgetKeySecret);
+  const secret = requireEnv(ENV.widgetKeySecret);
   let loading: Promise<Uint8Array> | undefined;
   return () => {
     loading ??= ssm

@@ -6,14 +6,19 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ENV } from '../shared/contract';
+import { requireEnv } from '../shared/runtime';
 import { parseWidgetEvent } from './event';
 import { esc } from './html';
-import { env, operatorFromEnv, tokenKeyLoader } from './runtime';
+import { operatorFromEnv, tokenKeyLoader } from './runtime';
 import { view } from './view';
 
 const logger = new Logger({ serviceName: 'edgeban-widget' });
-const operator = operatorFromEnv();
-const actEndpoint = env(ENV.widgetActArn);
+const operator = operatorFromEnv((err) =>
+  logger.warn('CloudFront ranges not refreshed; using the cached or shipped ones', {
+    error: String(err),
+  }),
+);
+const actEndpoint = requireEnv(ENV.widgetActArn);
 const tokenKey = tokenKeyLoader();
 
 /** Renders the widget; a failure shows as one readable line in the widget. */
@@ -25,7 +30,7 @@ export async function handler(
   try {
     return await view(
       {
-        operator,
+        operator: await operator(),
         tokenKey: await tokenKey(),
         viewEndpoint: context.invokedFunctionArn,
         actEndpoint,
