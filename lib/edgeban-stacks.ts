@@ -70,6 +70,18 @@ export class EdgebanStack extends Stack {
         description: 'Rule group to reference from your own web ACL',
       });
     }
+    // --- console widget outputs (lib/console-widget.ts): the ARNs its IAM policies name ---
+    new CfnOutput(this, OUTPUTS.widgetViewFunctionArn, {
+      value: e.consoleWidget.viewer.function.functionArn,
+      description:
+        'Console widget, read-only: grant lambda:InvokeFunction to who may review blocks',
+    });
+    new CfnOutput(this, OUTPUTS.widgetActFunctionArn, {
+      value: e.consoleWidget.actor.function.functionArn,
+      description:
+        'Console widget, acting: grant lambda:InvokeFunction to who may unblock and block',
+    });
+    // --- end console widget outputs ---
     new CfnOutput(this, OUTPUTS.config, {
       value: JSON.stringify(configObject(props.config)),
       description: 'The edgeban config this stack runs with (read by the edgeban CLI with --stack)',

@@ -149,7 +149,8 @@ export async function startWidgetServer(options: WidgetServerOptions): Promise<W
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (req.method === 'GET' && url.pathname === '/') {
       const theme = url.searchParams.get('theme') === 'dark' ? 'dark' : 'light';
-      const offset = url.searchParams.get('tz') ?? '+00:00';
+      // `?tz=+02:00` typed in a browser arrives with the plus decoded as a space.
+      const offset = (url.searchParams.get('tz') ?? '+00:00').replace(/^ /, '+');
       const ev = parseWidgetEvent(localWidgetEvent({}, {}, theme, offset));
       send(
         res,

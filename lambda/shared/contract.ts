@@ -99,4 +99,8 @@ export const OUTPUTS = {
    * allowlist and limits from here.
    */
   config: 'Config',
+  /** The console widget's read-only function (whoever may invoke it may look). */
+  widgetViewFunctionArn: 'WidgetViewFunctionArn',
+  /** The console widget's acting function (whoever may invoke it may unblock and block). */
+  widgetActFunctionArn: 'WidgetActFunctionArn',
 } as const;

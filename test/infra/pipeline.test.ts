@@ -583,6 +583,8 @@ describe('outputs', () => {
         OUTPUTS.reconcilerQueueUrl,
         OUTPUTS.logBucketName,
         OUTPUTS.config,
+        OUTPUTS.widgetViewFunctionArn,
+        OUTPUTS.widgetActFunctionArn,
       ].sort(),
     );
     expect(outputs[OUTPUTS.tableName]!.Value).toEqual({ Ref: table });

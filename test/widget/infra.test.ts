@@ -1,5 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { OUTPUTS } from '../../lambda/shared/contract';
 import { actions, logicalId, resources, synth } from '../infra/app';
 
 /** The statements of the one IAM policy attached to the role whose id starts with `rolePrefix`. */
@@ -80,6 +81,13 @@ describe('the console widget in the pipeline stack', () => {
         ':parameter/aws/reference/secretsmanager/',
       );
     }
+  });
+
+  it('names both functions in the stack outputs, for the IAM policies of the README', () => {
+    const view = logicalId(t, 'AWS::Lambda::Function', 'EdgeBanConsoleWidgetViewFunction');
+    const act = logicalId(t, 'AWS::Lambda::Function', 'EdgeBanConsoleWidgetActFunction');
+    t.hasOutput(OUTPUTS.widgetViewFunctionArn, { Value: { 'Fn::GetAtt': [view, 'Arn'] } });
+    t.hasOutput(OUTPUTS.widgetActFunctionArn, { Value: { 'Fn::GetAtt': [act, 'Arn'] } });
   });
 
   it('tells the read-only function where the acting one is, and the acting one where the reconciler queue is', () => {
