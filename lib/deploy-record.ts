@@ -14,6 +14,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { CfnIPSet } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { DEPLOY_RECORD_PROPS } from '../lambda/deploy-record/record';
+import type { DeployPhase } from '../lambda/state/deploys';
 import { EdgebanFunction } from './edgeban-function';
 import { EdgeBanError } from './errors';
 import { wildcardResourceFinding } from './nag';
@@ -76,11 +77,12 @@ function templateEntry(set: CfnResource): TemplateResources {
 }
 
 /**
- * A deploy record for the state table on every create, update and
+ * Deploy records for the state table on every create, update and
  * rollback of the IP sets (DESIGN section 1): a custom resource that
  * depends on every set, and whose properties hash theirs, so CloudFormation
  * runs it after it has updated (and so emptied: it rewrites a set's
- * addresses with the template's list) any of them, and never otherwise.
+ * addresses with the template's list) any of them, and never otherwise;
+ * and its twin that every set depends on, which runs just before.
  * The reconciler then re-adds what such a deploy wiped, as a reset, not a
  * person's removal.
  *
@@ -90,7 +92,10 @@ function templateEntry(set: CfnResource): TemplateResources {
  * the table's generated name.
  */
 export class DeployRecord extends Construct {
+  /** The record written after every set is updated. */
   readonly resource: CustomResource;
+  /** The record written before any set is updated. */
+  readonly before: CustomResource;
   readonly handler: EdgebanFunction;
 
   constructor(scope: Construct, id: string, props: DeployRecordProps) {
@@ -120,19 +125,28 @@ export class DeployRecord extends Construct {
     const location =
       tableStack === stack ? this.sameStack(props.table) : this.otherStack(props.table, tableStack);
 
-    this.resource = new CustomResource(this, 'Resource', {
-      serviceToken: provider.serviceToken,
-      resourceType: DEPLOY_RECORD_RESOURCE_TYPE,
-      properties: {
-        [DEPLOY_RECORD_PROPS.hash]: Lazy.string({
-          produce: () =>
-            ipSetsHash(Object.assign({}, ...props.ipSets.map((s) => templateEntry(s)))),
-        }),
-        ...location,
-      },
+    const hash = Lazy.string({
+      produce: () => ipSetsHash(Object.assign({}, ...props.ipSets.map((s) => templateEntry(s)))),
     });
-    // After every set: CloudFormation runs this once all of them are done.
-    for (const set of props.ipSets) this.resource.node.addDependency(set);
+    const record = (cid: string, phase: DeployPhase) =>
+      new CustomResource(this, cid, {
+        serviceToken: provider.serviceToken,
+        resourceType: DEPLOY_RECORD_RESOURCE_TYPE,
+        properties: {
+          [DEPLOY_RECORD_PROPS.hash]: hash,
+          [DEPLOY_RECORD_PROPS.phase]: phase,
+          ...location,
+        },
+      });
+    // One record before CloudFormation touches any set, one after all of
+    // them: a reconcile that reads a set in between finds a deploy newer
+    // than its previous read, whichever side of the wipe it reads on.
+    this.before = record('Before', 'before');
+    this.resource = record('Resource', 'after');
+    for (const set of props.ipSets) {
+      set.node.addDependency(this.before);
+      this.resource.node.addDependency(set);
+    }
   }
 
   /** The table in this stack: referenced, and granted by its ARN. */

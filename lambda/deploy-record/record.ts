@@ -29,7 +29,7 @@ import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/clien
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { OUTPUTS } from '../shared/contract';
-import { type DeployKind, recordDeploy } from '../state/deploys';
+import { type DeployKind, type DeployPhase, recordDeploy } from '../state/deploys';
 
 /** The one physical id: an update never replaces the resource, so no Delete follows it. */
 export const DEPLOY_RECORD_PHYSICAL_ID = 'edgeban-deploy-record';
@@ -47,6 +47,8 @@ export const DEPLOY_RECORD_PROPS = {
   pipelineStack: 'PipelineStack',
   /** Region of the state table (and of the pipeline stack). */
   tableRegion: 'TableRegion',
+  /** `before` or `after` the sets change (see `DeployPhase`). */
+  phase: 'Phase',
 } as const;
 
 /** A property the template must set is missing or malformed. */
@@ -120,6 +122,43 @@ export async function pipelineTable(
   }
 }
 
+/** The resource's properties, checked. */
+interface Target {
+  readonly hash: string;
+  readonly region: string;
+  readonly phase: DeployPhase | undefined;
+  /** The table, or the pipeline stack whose output names it. */
+  readonly table: { readonly name: string } | { readonly stack: string };
+}
+
+function target(props: Record<string, unknown>): Target {
+  const hash = requiredProp(props, DEPLOY_RECORD_PROPS.hash);
+  const region = requiredProp(props, DEPLOY_RECORD_PROPS.tableRegion);
+  const named = stringProp(props, DEPLOY_RECORD_PROPS.tableName);
+  const pipeline = stringProp(props, DEPLOY_RECORD_PROPS.pipelineStack);
+  const phase = stringProp(props, DEPLOY_RECORD_PROPS.phase);
+  if (phase !== undefined && phase !== 'before' && phase !== 'after') {
+    throw new DeployRecordPropertyError(DEPLOY_RECORD_PROPS.phase, phase);
+  }
+  if ((named === undefined) === (pipeline === undefined)) {
+    throw new DeployRecordPropertyError(
+      `${DEPLOY_RECORD_PROPS.tableName} or ${DEPLOY_RECORD_PROPS.pipelineStack}`,
+      { [DEPLOY_RECORD_PROPS.tableName]: named, [DEPLOY_RECORD_PROPS.pipelineStack]: pipeline },
+    );
+  }
+  return {
+    hash,
+    region,
+    phase,
+    table: named === undefined ? { stack: pipeline as string } : { name: named },
+  };
+}
+
+/** The physical id of a phase's resource: fixed, so an update never replaces it. */
+export function deployRecordPhysicalId(phase: DeployPhase | undefined): string {
+  return phase === undefined ? DEPLOY_RECORD_PHYSICAL_ID : `${DEPLOY_RECORD_PHYSICAL_ID}-${phase}`;
+}
+
 /**
  * Handles one CloudFormation event: writes the deploy record (Create,
  * Update and Delete alike; a rollback arrives as an Update with the old
@@ -130,57 +169,39 @@ export async function onDeployEvent(
   event: CloudFormationCustomResourceEvent,
   deps: DeployRecordDeps,
 ): Promise<DeployRecordResult> {
-  const props = event.ResourceProperties as Record<string, unknown>;
-  const hash = requiredProp(props, DEPLOY_RECORD_PROPS.hash);
-  const region = requiredProp(props, DEPLOY_RECORD_PROPS.tableRegion);
-  const named = stringProp(props, DEPLOY_RECORD_PROPS.tableName);
-  const pipeline = stringProp(props, DEPLOY_RECORD_PROPS.pipelineStack);
-  if ((named === undefined) === (pipeline === undefined)) {
-    throw new DeployRecordPropertyError(
-      `${DEPLOY_RECORD_PROPS.tableName} or ${DEPLOY_RECORD_PROPS.pipelineStack}`,
-      { [DEPLOY_RECORD_PROPS.tableName]: named, [DEPLOY_RECORD_PROPS.pipelineStack]: pipeline },
-    );
-  }
+  const t = target(event.ResourceProperties as Record<string, unknown>);
   const kind: DeployKind = event.RequestType;
-  const done = (recorded: boolean, why: string): DeployRecordResult => {
-    deps.log?.(recorded ? 'info' : 'error', why, { kind, hash, region });
+  const result = (recorded: boolean, why: string, level: 'info' | 'error'): DeployRecordResult => {
+    deps.log?.(level, why, { kind, phase: t.phase, hash: t.hash, region: t.region });
     return {
-      PhysicalResourceId: DEPLOY_RECORD_PHYSICAL_ID,
+      PhysicalResourceId: deployRecordPhysicalId(t.phase),
       Data: { Recorded: recorded ? 'true' : 'false', Why: why },
     };
   };
   const at = deps.now();
-  let table = named;
+  let table: string | null = null;
   try {
-    if (table === undefined && pipeline !== undefined) {
-      const found = await pipelineTable(deps.cloudformation(region), pipeline);
-      if (found === null) {
-        deps.log?.('info', 'no state table yet: nothing to record', { pipeline, region });
-        return {
-          PhysicalResourceId: DEPLOY_RECORD_PHYSICAL_ID,
-          Data: { Recorded: 'false', Why: `stack ${pipeline} has no state table yet` },
-        };
-      }
-      table = found;
+    table =
+      'name' in t.table
+        ? t.table.name
+        : await pipelineTable(deps.cloudformation(t.region), t.table.stack);
+    if (table === null && 'stack' in t.table) {
+      return result(false, `stack ${t.table.stack} has no state table yet`, 'info');
     }
-    if (table === undefined) throw new DeployRecordPropertyError('TableName', table);
-    await recordDeploy(deps.ddb(region), table, {
+    await recordDeploy(deps.ddb(t.region), table as string, {
       at,
       kind,
-      hash,
+      hash: t.hash,
       stack: event.StackId,
       requestId: event.RequestId,
+      ...(t.phase === undefined ? {} : { phase: t.phase }),
     });
-    return done(true, `${kind} recorded in ${table}`);
+    return result(true, `${kind} recorded in ${table}`, 'info');
   } catch (err) {
-    if (err instanceof DeployRecordPropertyError) throw err;
+    // No table yet: no block can exist yet either.
     if (errorName(err) === 'ResourceNotFoundException') {
-      deps.log?.('info', 'no state table yet: nothing to record', { table, region });
-      return {
-        PhysicalResourceId: DEPLOY_RECORD_PHYSICAL_ID,
-        Data: { Recorded: 'false', Why: `state table ${table} does not exist yet` },
-      };
+      return result(false, `state table ${table} does not exist yet`, 'info');
     }
-    return done(false, `deploy record not written (${errorName(err)}: ${String(err)})`);
+    return result(false, `deploy record not written (${errorName(err)}: ${String(err)})`, 'error');
   }
 }

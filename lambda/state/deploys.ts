@@ -14,6 +14,13 @@ import { DEPLOY_PK, deployKey, pad } from '../shared/schema';
 /** CloudFormation's request type of the custom resource event. */
 export type DeployKind = 'Create' | 'Update' | 'Delete';
 
+/**
+ * When the record was written: `before` CloudFormation changes the sets
+ * (a custom resource every set depends on) or `after` it has (one that
+ * depends on every set). A loss read between the two belongs to the deploy.
+ */
+export type DeployPhase = 'before' | 'after';
+
 /** One deploy (or rollback) of the stack that owns the IP sets. */
 export interface DeployRecord {
   /** Epoch milliseconds, when the custom resource ran. */
@@ -25,6 +32,8 @@ export interface DeployRecord {
   readonly stack: string;
   /** CloudFormation's RequestId: a retried event rewrites the same item. */
   readonly requestId: string;
+  /** @default - not known (a record written before phases were recorded) */
+  readonly phase?: DeployPhase;
 }
 
 /** Writes one deploy record (idempotent per request id). */
@@ -42,6 +51,7 @@ export async function recordDeploy(
         hash: record.hash,
         stack: record.stack,
         requestId: record.requestId,
+        ...(record.phase === undefined ? {} : { phase: record.phase }),
         at: Math.floor(record.at / 1000),
       },
     }),
@@ -72,12 +82,14 @@ export async function readDeploysSince(
       const sk = String(item.sk);
       const kind = item.kind;
       if (kind !== 'Create' && kind !== 'Update' && kind !== 'Delete') continue;
+      const phase = item.phase;
       out.push({
         at: Number(sk.slice(0, 13)),
         kind,
         hash: String(item.hash ?? ''),
         stack: String(item.stack ?? ''),
         requestId: String(item.requestId ?? sk.slice(14)),
+        ...(phase === 'before' || phase === 'after' ? { phase } : {}),
       });
     }
   }

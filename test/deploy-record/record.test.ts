@@ -17,6 +17,7 @@ import {
   DEPLOY_RECORD_PROPS,
   type DeployRecordDeps,
   DeployRecordPropertyError,
+  deployRecordPhysicalId,
   onDeployEvent,
 } from '../../lambda/deploy-record/record';
 import { OUTPUTS } from '../../lambda/shared/contract';
@@ -115,6 +116,34 @@ describe('onDeployEvent with the table in the same stack', () => {
       { at: T0 + 120_000, kind: 'Delete', hash: 'h2', stack: STACK_ID },
     ]);
     expect(regions).toEqual(['us-east-1', 'us-east-1', 'us-east-1']);
+  });
+
+  it('records the phase, under a fixed physical id per phase', async () => {
+    const table = await newTable();
+    const before = await onDeployEvent(
+      event('Update', { ...sameStack(table, 'h'), [DEPLOY_RECORD_PROPS.phase]: 'before' }),
+      deps(T0),
+    );
+    const after = await onDeployEvent(
+      event('Update', { ...sameStack(table, 'h'), [DEPLOY_RECORD_PROPS.phase]: 'after' }),
+      deps(T0 + 5000),
+    );
+    expect([before.PhysicalResourceId, after.PhysicalResourceId]).toEqual([
+      deployRecordPhysicalId('before'),
+      deployRecordPhysicalId('after'),
+    ]);
+    expect(before.PhysicalResourceId).not.toBe(after.PhysicalResourceId);
+    const records = await readDeploysSince(ddb, table, 0);
+    expect(records.map((r) => [r.at, r.phase])).toEqual([
+      [T0, 'before'],
+      [T0 + 5000, 'after'],
+    ]);
+    await expect(
+      onDeployEvent(
+        event('Update', { ...sameStack(table), [DEPLOY_RECORD_PROPS.phase]: 'during' }),
+        deps(),
+      ),
+    ).rejects.toThrow(/Phase is missing or invalid, got "during"/);
   });
 
   it('writes one record for a retried event', async () => {

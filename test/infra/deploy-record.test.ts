@@ -16,10 +16,21 @@ interface Resource {
   readonly DependsOn?: string[];
 }
 
-function record(t: Template): Resource {
+/** The record of a phase: `after` every set is updated, or `before` any is. */
+function record(t: Template, phase: 'before' | 'after' = 'after'): Resource {
   const found = Object.values(t.findResources(DEPLOY_RECORD_RESOURCE_TYPE)) as Resource[];
-  expect(found).toHaveLength(1);
-  return found[0]!;
+  expect(found).toHaveLength(2);
+  const one = found.filter((r) => r.Properties[DEPLOY_RECORD_PROPS.phase] === phase);
+  expect(one).toHaveLength(1);
+  return one[0]!;
+}
+
+/** Logical id of the record of a phase. */
+function recordId(t: Template, phase: 'before' | 'after'): string {
+  const [id] = Object.entries(t.findResources(DEPLOY_RECORD_RESOURCE_TYPE)).find(
+    ([, r]) => r.Properties[DEPLOY_RECORD_PROPS.phase] === phase,
+  )!;
+  return id;
 }
 
 /** Statements of the deploy-record handler's role. */
@@ -53,8 +64,14 @@ describe('with the sets and the table in one stack', () => {
     table = logicalId(t, 'AWS::DynamoDB::Table', 'EdgeBanTable');
   });
 
-  it('runs after every IP set', () => {
+  it('runs after every IP set, and its twin before any', () => {
     expect([...(record(t).DependsOn ?? [])].sort()).toEqual(Object.keys(sets(t)).sort());
+    const before = recordId(t, 'before');
+    for (const set of Object.values(sets(t))) expect(set.DependsOn).toEqual([before]);
+    expect(record(t, 'before').DependsOn).toBeUndefined();
+    expect(record(t, 'before').Properties[DEPLOY_RECORD_PROPS.hash]).toBe(
+      record(t).Properties[DEPLOY_RECORD_PROPS.hash],
+    );
   });
 
   it("hashes the sets' properties as the template holds them", () => {
@@ -98,8 +115,10 @@ describe('with the sets in EdgebanWaf (us-east-1) and the table in the eu-west-1
     waf = s.waf!;
   });
 
-  it('is in the WAF stack, after every IP set, and the pipeline deploys after it', () => {
+  it('is in the WAF stack, around every IP set, and the pipeline deploys after it', () => {
     expect([...(record(waf).DependsOn ?? [])].sort()).toEqual(Object.keys(sets(waf)).sort());
+    const before = recordId(waf, 'before');
+    for (const set of Object.values(sets(waf))) expect(set.DependsOn).toEqual([before]);
     expect(Object.keys(s.pipeline.findResources(DEPLOY_RECORD_RESOURCE_TYPE))).toEqual([]);
     expect(s.stacks.pipeline.dependencies).toContain(s.stacks.waf);
     expect(s.stacks.waf!.dependencies).toEqual([]);

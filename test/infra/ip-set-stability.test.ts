@@ -145,8 +145,11 @@ function ipSets(t: Template): Record<string, unknown> {
   return t.findResources('AWS::WAFv2::IPSet');
 }
 
+/** The deploy record that runs after the sets. */
 function deployRecord(t: Template): { Properties: Record<string, unknown>; DependsOn: string[] } {
-  const found = Object.values(t.findResources(DEPLOY_RECORD_RESOURCE_TYPE));
+  const found = Object.values(t.findResources(DEPLOY_RECORD_RESOURCE_TYPE)).filter(
+    (r) => r.Properties[DEPLOY_RECORD_PROPS.phase] === 'after',
+  );
   expect(found).toHaveLength(1);
   return found[0] as { Properties: Record<string, unknown>; DependsOn: string[] };
 }
