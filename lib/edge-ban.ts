@@ -109,7 +109,7 @@ export const SIZING = {
   ingestMemoryMb: 1024,
   ingestTimeout: Duration.minutes(5),
   reconcilerMemoryMb: 256,
-  reconcilerTimeout: Duration.seconds(60),
+  reconcilerTimeout: Duration.seconds(90),
 } as const;
 
 /** SQS redelivers a message only after this many ingest timeouts (AWS guidance: 6). */

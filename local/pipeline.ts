@@ -20,7 +20,7 @@ import { handleRealtimeBatch } from '../lambda/realtime/consume';
 import { type IpSetRef, type ReconcileResult, reconcile } from '../lambda/reconciler/reconcile';
 import { ledgerKey, pairKey } from '../lambda/shared/schema';
 import { ensureTable } from '../lambda/state/table';
-import type { Clock } from './clock';
+import { type Clock, SimulatedClock } from './clock';
 import {
   type LocalClients,
   type LocalCloud,
@@ -229,8 +229,10 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   const bucket = options.bucket ?? config.logs.bucketName ?? 'edgeban-logs';
   const tableName = options.tableName ?? 'edgeban-state';
   const realtime = options.realtime ?? (config.realtime.distributionIds.length > 0 ? {} : false);
+  // WAF as AWS runs it: its API quotas, on the pipeline's clock.
   const cloud = await startLocalCloud({
     ...options.cloud,
+    waf: { clock, quotas: true, ...options.cloud?.waf },
     buckets: [bucket],
     ...(realtime === false ? {} : { kinesis: { shards: realtime.shards ?? 1 } }),
   });
@@ -289,6 +291,15 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     });
     queues.push(ingestQueue, reconcilerQueue);
 
+    // The reconciler paces its WAF calls by sleeping: on a simulated clock
+    // a sleep moves the clock (the WAF emulator's quotas run on it too).
+    const simulated = clock instanceof SimulatedClock ? clock : null;
+    const reconcilerSleep = async (ms: number): Promise<void> => {
+      if (simulated !== null) simulated.advance(ms);
+      if (options.sleep) await options.sleep(ms);
+      else if (simulated === null) await new Promise((r) => setTimeout(r, ms));
+    };
+
     const reconcileNow = (trigger: ReconcileTrigger): Promise<ReconcileRun> => {
       const run = reconcileChain.then(async () => {
         const at = clock.now();
@@ -301,8 +312,8 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           config,
           guard,
           now: () => clock.now(),
+          sleep: reconcilerSleep,
           ...(options.random ? { random: options.random } : {}),
-          ...(options.sleep ? { sleep: options.sleep } : {}),
           ...(logger ? { logger } : {}),
         };
         let result = await reconcile(deps);
@@ -454,7 +465,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       r.updates === 0 &&
       r.expired.length === 0 &&
       r.consoleUnblocks.length === 0 &&
-      r.failedSets.length === 0;
+      r.failedSets.length === 0 &&
+      !r.partial &&
+      !r.fenced;
 
     const settle = async (maxRounds = 30): Promise<void> => {
       let lastError: unknown = null;

@@ -1,8 +1,8 @@
 /**
- * Reconciler Lambda (reserved concurrency 1): invoked by the ingest's SQS
- * message and by an EventBridge schedule every minute; both just run
- * {@link reconcile}. Clients are built and the environment is checked once,
- * at init.
+ * Reconciler Lambda: invoked by the ingest's SQS message and by an
+ * EventBridge schedule every minute; both just run {@link reconcile}, one at
+ * a time by its lease. Clients are built and the environment is checked
+ * once, at init.
  */
 
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -15,7 +15,11 @@ import { Guard } from '../core/guard';
 import type { Scope } from '../core/types';
 import { ENV, METRICS } from '../shared/contract';
 import { CloudFrontRanges } from '../state/ranges';
+import { RUN_BUDGET_MS } from './lease';
 import { parseIpSetRefs, type ReconcileMetrics, reconcile } from './reconcile';
+
+/** Time kept after the run's WAF work for its last state writes and metrics. */
+const FINISH_MS = 20_000;
 
 const logger = new Logger({ serviceName: 'edgeban-reconciler' });
 const metrics = new Metrics({ namespace: METRICS.namespace, serviceName: 'edgeban-reconciler' });
@@ -74,9 +78,18 @@ const sink: ReconcileMetrics = {
 /**
  * Runs one reconcile for any event (SQS batch or schedule). Throws when a set
  * could not be updated, so the failure shows in the error metric and an SQS
- * message is delivered again.
+ * message is delivered again. A partial run (its deadline reached with sets
+ * left, under throttling) is no failure: the next run continues.
  */
-export async function handler(): Promise<void> {
+export async function handler(
+  _event?: unknown,
+  context?: { getRemainingTimeInMillis?: () => number },
+): Promise<void> {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  const budgetMs =
+    remaining === undefined
+      ? RUN_BUDGET_MS
+      : Math.max(0, Math.min(RUN_BUDGET_MS, remaining - FINISH_MS));
   try {
     const guard = new Guard({
       allowlist: config.allowlist,
@@ -90,6 +103,7 @@ export async function handler(): Promise<void> {
       config,
       guard,
       now: Date.now,
+      budgetMs,
       logger,
       metrics: sink,
     });

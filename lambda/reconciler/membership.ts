@@ -10,13 +10,27 @@
  * set is ours; a confirmed one missing that was not being removed was
  * taken out by someone else (a console removal).
  *
+ * Each item also keeps the LockTokens edgeban's writes superseded (a read
+ * answering one is stale), the time of the last fresh read (a deploy after
+ * it may have reset the set), an open reset incident, and the fencing
+ * token of the reconcile that last wrote it: a reconcile claims every item
+ * with its token before reading them, and each later write is conditional
+ * on no newer token having written the item.
+ *
  * The lists are packed (a version byte, the prefix length, then 4 or 16
  * address bytes) so that 10,000 full IPv6 addresses and their pending
  * changes fit a 400 KB item.
  */
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { cidrBounds, formatIpv4, parseCidr } from '../core/ip';
 import { WAFSET_PK, wafSetKey } from '../shared/schema';
+import { FENCE_CONDITION, FencedWriteError, isConditionFailure } from '../state/fence';
 
 /** Base error of this module. */
 export class MembershipError extends Error {
@@ -36,7 +50,29 @@ export interface Membership {
   readonly pendingRemove: readonly string[];
   /** Epoch milliseconds of the write. */
   readonly at: number;
+  /**
+   * LockTokens of the set that edgeban's own writes superseded, newest
+   * last (at most {@link SUPERSEDED_TOKENS}). A read answering one of them
+   * is stale (DESIGN section 1). Absent on items written before this field.
+   */
+  readonly superseded?: readonly string[];
+  /** The LockToken edgeban's last successful update returned. */
+  readonly lastToken?: string | null;
+  /**
+   * Epoch ms of the last fresh read the record reflects: a deploy after it
+   * may have reset the set. Items written before this field: `at`.
+   */
+  readonly readAt?: number;
+  /** Epoch ms when `pendingAdd` was written (a late update may still land it). */
+  readonly pendingAt?: number;
+  /** Epoch ms a reset of the set was first seen, while its re-adds are not confirmed. */
+  readonly resetAt?: number | null;
+  /** Fencing token of the reconcile that wrote the item (0: before fencing). */
+  readonly fence?: number;
 }
+
+/** How many superseded LockTokens a set's record keeps: a read can be several writes behind. */
+export const SUPERSEDED_TOKENS = 10;
 
 /** Packs canonical CIDRs into bytes. */
 export function packCidrs(cidrs: readonly string[]): Uint8Array {
@@ -103,36 +139,133 @@ export async function readMemberships(
         ExclusiveStartKey: start,
       }),
     );
-    for (const item of page.Items ?? []) {
-      found.set(String(item.sk), {
-        confirmed: unpackCidrs(bytesOf(item.a)),
-        pendingAdd: unpackCidrs(bytesOf(item.p)),
-        pendingRemove: unpackCidrs(bytesOf(item.r)),
-        at: typeof item.at === 'number' ? item.at * 1000 : 0,
-      });
-    }
+    for (const item of page.Items ?? []) found.set(String(item.sk), membershipFromItem(item));
     start = page.LastEvaluatedKey;
   } while (start !== undefined);
   return found;
 }
 
-/** Writes one set's membership. */
+/** Reads a `WAFSET` item, today's or one written before the newer fields. */
+export function membershipFromItem(item: Record<string, unknown>): Membership {
+  const at = typeof item.at === 'number' ? item.at * 1000 : 0;
+  const ms = (name: string): number | undefined =>
+    typeof item[name] === 'number' ? (item[name] as number) : undefined;
+  return {
+    confirmed: unpackCidrs(bytesOf(item.a)),
+    pendingAdd: unpackCidrs(bytesOf(item.p)),
+    pendingRemove: unpackCidrs(bytesOf(item.r)),
+    at,
+    superseded: Array.isArray(item.tk) ? item.tk.filter((t) => typeof t === 'string') : [],
+    lastToken: typeof item.lt === 'string' ? item.lt : null,
+    readAt: ms('ra') ?? at,
+    pendingAt: ms('pa') ?? at,
+    resetAt: ms('rs') ?? null,
+    fence: ms('fence') ?? 0,
+  };
+}
+
+/**
+ * Claims every set's membership item for the reconcile holding `fence`
+ * and reads it in the same request: from here on no older fence can write
+ * it (DESIGN section 5: state writes are fenced by the lease). Items that
+ * do not exist yet are created empty. Also returns items of sets no longer
+ * configured (a shrunk `ipSets`), claimed likewise.
+ * @throws FencedWriteError when a newer reconcile has claimed one already
+ */
+export async function claimMemberships(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  setNames: readonly string[],
+  fence: number,
+): Promise<Map<string, Membership>> {
+  const names = new Set(setNames);
+  for (const name of (await readMemberships(ddb, table)).keys()) names.add(name);
+  const out = new Map<string, Membership>();
+  for (const name of names) {
+    try {
+      const res = await ddb.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: wafSetKey(name),
+          UpdateExpression: 'SET fence = :f',
+          ConditionExpression: FENCE_CONDITION,
+          ExpressionAttributeValues: { ':f': fence },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      out.set(name, membershipFromItem(res.Attributes ?? {}));
+    } catch (err) {
+      if (isConditionFailure(err))
+        throw new FencedWriteError(`membership of IP set ${name}`, fence);
+      throw err;
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes one set's membership. With a `fence` (every reconcile write) the
+ * write carries it and is refused when a newer fence wrote the item.
+ * @throws FencedWriteError when refused
+ */
 export async function writeMembership(
   ddb: DynamoDBDocumentClient,
   table: string,
   setName: string,
   membership: Membership,
+  fence?: number,
 ): Promise<void> {
-  await ddb.send(
-    new PutCommand({
-      TableName: table,
-      Item: {
-        ...wafSetKey(setName),
-        a: packCidrs(membership.confirmed),
-        p: packCidrs(membership.pendingAdd),
-        r: packCidrs(membership.pendingRemove),
-        at: Math.floor(membership.at / 1000),
-      },
-    }),
-  );
+  const item: Record<string, unknown> = {
+    ...wafSetKey(setName),
+    a: packCidrs(membership.confirmed),
+    p: packCidrs(membership.pendingAdd),
+    r: packCidrs(membership.pendingRemove),
+    at: Math.floor(membership.at / 1000),
+    tk: [...(membership.superseded ?? [])].slice(-SUPERSEDED_TOKENS),
+  };
+  if (membership.lastToken) item.lt = membership.lastToken;
+  if (membership.readAt !== undefined) item.ra = membership.readAt;
+  if (membership.pendingAt !== undefined) item.pa = membership.pendingAt;
+  if (membership.resetAt != null) item.rs = membership.resetAt;
+  if (fence === undefined) {
+    await ddb.send(new PutCommand({ TableName: table, Item: item }));
+    return;
+  }
+  try {
+    await ddb.send(
+      new PutCommand({
+        TableName: table,
+        Item: { ...item, fence },
+        ConditionExpression: FENCE_CONDITION,
+        ExpressionAttributeValues: { ':f': fence },
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailure(err))
+      throw new FencedWriteError(`membership of IP set ${setName}`, fence);
+    throw err;
+  }
+}
+
+/** Deletes the record of a set no longer configured, unless a newer fence wrote it. */
+export async function deleteMembership(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  setName: string,
+  fence: number,
+): Promise<void> {
+  try {
+    await ddb.send(
+      new DeleteCommand({
+        TableName: table,
+        Key: wafSetKey(setName),
+        ConditionExpression: FENCE_CONDITION,
+        ExpressionAttributeValues: { ':f': fence },
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailure(err))
+      throw new FencedWriteError(`membership of IP set ${setName}`, fence);
+    throw err;
+  }
 }

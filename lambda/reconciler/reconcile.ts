@@ -1,20 +1,28 @@
 /**
  * The reconciler: the single writer to WAF (DESIGN sections 1 and 5). One
  * run sweeps expired blocks, turns the active blocks into the addresses WAF
- * should hold, and brings the IP sets there with at most one successful
- * UpdateIPSet per set.
+ * should hold (`plan.ts`), and brings the IP sets there with at most one
+ * successful UpdateIPSet per set, paced under the account's API quotas
+ * (`waf-writer.ts`).
  *
  * Safety rules, re-checked at write time whatever the state table says:
  * - only canonical keys no wider than `minPrefix` and overlapping no guarded
  *   range reach WAF;
  * - an address is removed only if the membership record says edgeban put it
  *   there; others' addresses are carried over untouched;
- * - an address edgeban put in a set and finds missing was removed by a
- *   person: that is recorded as an unblock of its key and never re-added;
+ * - an address edgeban put in a set and finds missing is judged by
+ *   `removals.ts`: a stale read proves nothing, a reset is repaired (the
+ *   addresses go back, with a `reset` event), and only a small loss in a
+ *   fresh read with no deploy in between is a person's removal, recorded
+ *   as an unblock of its key and never re-added;
  * - more new addresses than `maxNewBlocksPerRun` in one run trips the
- *   circuit breaker: nothing at all is written to WAF in that run, not even
- *   the removal of expired blocks (they leave with the next run that does
- *   not trip). Sweeps and console removals are still recorded in the table.
+ *   circuit breaker: nothing at all is written to WAF in that run (re-adds
+ *   after a reset are not new);
+ * - every state write carries the lease's fencing token and is refused once
+ *   a newer reconcile has written the item: a reconcile that outlived its
+ *   lease stops there;
+ * - throttling delays, never aborts; at its deadline a run stops cleanly as
+ *   partial and the next run continues.
  *
  * Modes: `block` and `count` maintain the sets alike (the web ACL rule's
  * action differs, which the deployment sets); `observe` sweeps and records
@@ -22,20 +30,14 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import {
-  GetIPSetCommand,
-  type IPAddressVersion,
-  UpdateIPSetCommand,
-  type WAFV2Client,
-} from '@aws-sdk/client-wafv2';
+import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IP_SET_CAPACITY } from '../core/config';
 import type { Guard } from '../core/guard';
-import { compareKeys, keyToCidr, parseCidr } from '../core/ip';
 import type { EdgebanConfig, Mode, Scope } from '../core/types';
 import { METRIC_DIMENSIONS, METRICS } from '../shared/contract';
 import {
-  blockProblem,
+  type ActiveBlock,
   cidrToKey,
   endKeyBlocks,
   type IpSetStatus,
@@ -43,31 +45,39 @@ import {
   readActiveBlocks,
   readIngestStatus,
   readModeOverride,
+  recordEvent,
   sweepExpired,
   writeReconcileStatus,
 } from '../state/blocks';
-import { acquireLease, releaseLease } from './lease';
-import { type Membership, readMemberships, writeMembership } from './membership';
+import { readDeploysSince } from '../state/deploys';
+import { FencedWriteError } from '../state/fence';
+import { PairFencedError } from '../state/pairs';
+import { acquireLease, type Lease, RUN_BUDGET_MS, releaseLease } from './lease';
+import { claimMemberships, deleteMembership, type Membership, writeMembership } from './membership';
+import { byPriority, desiredAddresses, place, type Wanted } from './plan';
+import { isStale, judgeLoss } from './removals';
+import { SetRun } from './set-run';
+import {
+  DeadlineReached,
+  errorName,
+  type IpSetRef,
+  isLockConflict,
+  isTransient,
+  type Pacing,
+  ReconcileError,
+  WafWriter,
+} from './waf-writer';
 
+export { type IpSetRef, type Pacing, ReconcileError } from './waf-writer';
 export { IP_SET_CAPACITY };
 
-/** Retries after a failed GetIPSet or UpdateIPSet of one set, per run. */
+/** Attempts after the first, per set and run, after a lock conflict, a stale read or a transient error. */
 export const MAX_RETRIES = 5;
-/** Full-jitter backoff: the n-th retry waits up to min(cap, base x 2^n) ms. */
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 3000;
 
 /** Who a console removal is recorded as. */
 export const CONSOLE_ACTOR = 'console';
-
-/** One IP set the reconciler fills. */
-export interface IpSetRef {
-  readonly name: string;
-  readonly id: string;
-  readonly arn?: string;
-  readonly version: IPAddressVersion;
-  readonly scope: Scope;
-}
+/** Who a reset repair is recorded as. */
+export const RESET_ACTOR = 'edgeban';
 
 /** Structured log lines; a Powertools `Logger` fits. */
 export interface ReconcileLogger {
@@ -90,12 +100,25 @@ export interface ReconcileDeps {
   readonly ipSets: readonly IpSetRef[];
   readonly config: EdgebanConfig;
   readonly guard: Guard;
-  /** The pipeline clock, epoch milliseconds. */
+  /** The pipeline clock, epoch milliseconds. Sleeping moves it. */
   readonly now: () => number;
   /** @default Math.random */
   readonly random?: () => number;
   /** @default - a timer */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * The lease's clock (real time, epoch ms): a lease outlives a paused
+   * holder by this clock.
+   * @default Date.now
+   */
+  readonly leaseNow?: () => number;
+  /**
+   * How long the run may work on WAF (on `now`) before it stops as partial.
+   * @default RUN_BUDGET_MS
+   */
+  readonly budgetMs?: number;
+  /** @default - 400 ms between reads, 2 s between updates */
+  readonly pacing?: Pacing;
   /** @default - no logging */
   readonly logger?: ReconcileLogger;
   /** @default - no metrics */
@@ -109,13 +132,13 @@ export interface ReconcileResult {
   readonly busy?: boolean;
   /** Distinct addresses the active blocks ask for, after the write-time checks. */
   readonly desired: number;
-  /** Addresses added by successful updates. */
+  /** Addresses added by successful updates (re-adds after a reset included). */
   readonly added: string[];
   /** Addresses removed by successful updates. */
   readonly removed: string[];
   /** Successful UpdateIPSet calls. */
   readonly updates: number;
-  /** GetIPSet / UpdateIPSet calls repeated after a lock conflict, throttling or a transient error. */
+  /** Set reads and updates repeated after a lock conflict, a stale read or a transient error. */
   readonly retries: number;
   /** The circuit breaker tripped: nothing was written to WAF. */
   readonly tripped: boolean;
@@ -123,155 +146,33 @@ export interface ReconcileResult {
   readonly evicted: string[];
   /** Keys found removed from an IP set by someone else, recorded as unblocks. */
   readonly consoleUnblocks: string[];
+  /** Keys found lost in a reset, put back, with a `reset` event (not an unblock). */
+  readonly resets: string[];
   /** Keys of the blocks swept because they ended (one entry per block). */
   readonly expired: string[];
   /** Active keys that failed the write-time checks, with the reason. */
   readonly refused: { readonly key: string; readonly reason: string }[];
-  /** Sets that could not be brought up to date in this run. */
+  /** Sets that could not be brought up to date in this run (errors, retries exhausted). */
   readonly failedSets: string[];
+  /** The run reached its deadline with these sets left: the next run continues. */
+  readonly deferredSets: string[];
+  /** Reads answering a LockToken the pipeline's own writes had superseded. */
+  readonly staleReads: number;
+  /** WAF calls answered with throttling (each one waited, none failed the run). */
+  readonly throttled: number;
+  /** GetIPSet and UpdateIPSet calls sent. */
+  readonly wafCalls: number;
+  /** A newer reconcile's fencing token refused a state write: this run stopped. */
+  readonly fenced: boolean;
+  /** The run stopped at its deadline with work left (`deferredSets`). */
+  readonly partial: boolean;
 }
 
-/** Base error of this module. */
-export class ReconcileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReconcileError';
-  }
-}
+type MutableResult = { -readonly [K in keyof ReconcileResult]: ReconcileResult[K] };
 
-/** An address the active blocks ask for. */
-interface Wanted {
-  readonly cidr: string;
-  readonly key: string;
-  readonly version: IPAddressVersion;
-  /** Epoch seconds: the latest end of the key's blocks (eviction keeps the latest). */
-  end: number;
-}
-
-/** Highest priority first: the blocks that last longest, then address order. */
-function byPriority(a: Wanted, b: Wanted): number {
-  return b.end - a.end || compareKeys(a.key, b.key);
-}
-
-const RETRYABLE_NAMES = new Set([
-  'WAFOptimisticLockException',
-  'WAFUnavailableEntityException',
-  'WAFInternalErrorException',
-  'ThrottlingException',
-  'ThrottledException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'TimeoutError',
-]);
-const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE']);
-
-/** Lock conflicts, throttling and transient faults: read the set again and retry. */
-function isRetryable(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (typeof e.name === 'string' && RETRYABLE_NAMES.has(e.name)) return true;
-  if (typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)) return true;
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return status === 429 || status >= 500;
-}
-
-function errorName(err: unknown): string {
-  return err instanceof Error ? err.name : String(err);
-}
-
-/** One IP set during a run: what it holds and what of it is ours. */
-class SetRun {
-  /** Latest read: canonical CIDR → address as stored (others' spelling is kept). */
-  current = new Map<string, string>();
-  lockToken = '';
-  description: string | undefined;
-  /** Addresses we may have put there: confirmed, or sent by an update whose fate is unknown. */
-  readonly owned: Set<string>;
-  /** Addresses a successful update confirmed, minus those found removed by someone else. */
-  readonly confirmed: Set<string>;
-  /** Addresses an update took out, or may have. */
-  readonly removing: Set<string>;
-  /** Our addresses this set should hold after the run. */
-  readonly target = new Set<string>();
-  /** The stored record differs from what the run knows. */
-  dirty: boolean;
-
-  constructor(
-    readonly ref: IpSetRef,
-    stored: Membership | undefined,
-  ) {
-    this.confirmed = new Set(stored?.confirmed ?? []);
-    this.owned = new Set([...this.confirmed, ...(stored?.pendingAdd ?? [])]);
-    this.removing = new Set(stored?.pendingRemove ?? []);
-    this.dirty = (stored?.pendingAdd.length ?? 0) > 0 || (stored?.pendingRemove.length ?? 0) > 0;
-  }
-
-  /** Our addresses in the set now. */
-  mine(): string[] {
-    return [...this.owned].filter((c) => this.current.has(c));
-  }
-
-  /** Addresses others put there (and ones we may have put, if not ours on record). */
-  othersCount(): number {
-    let n = 0;
-    for (const c of this.current.keys()) if (!this.owned.has(c)) n++;
-    return n;
-  }
-
-  /** Confirmed addresses missing from the set that no update of ours took out. */
-  removedByOthers(): string[] {
-    return [...this.confirmed].filter((c) => !this.current.has(c) && !this.removing.has(c));
-  }
-
-  forget(cidr: string): void {
-    this.confirmed.delete(cidr);
-    this.owned.delete(cidr);
-    this.target.delete(cidr);
-    this.dirty = true;
-  }
-
-  /** The membership record: pending while an update is in flight, settled after. */
-  record(at: number, settled: boolean): Membership {
-    if (settled) return { confirmed: this.mine(), pendingAdd: [], pendingRemove: [], at };
-    return {
-      confirmed: [...this.confirmed],
-      pendingAdd: [...this.owned].filter((c) => !this.confirmed.has(c)),
-      pendingRemove: [...this.removing],
-      at,
-    };
-  }
-}
-
-/**
- * Runs one reconcile. Call it one at a time (the Lambda has reserved
- * concurrency 1): it is the only writer of the IP sets and of their
- * membership records.
- *
- * @returns what the run did; sets that could not be updated after
- *   {@link MAX_RETRIES} retries are listed in `failedSets` (the next run
- *   picks them up)
- * @throws ReconcileError when a set cannot be read or is not of its configured version
- */
-export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
-  const owner = randomUUID();
-  if (!(await acquireLease(deps.ddb, deps.tableName, owner))) {
-    deps.logger?.info('another reconcile holds the lease; this run does nothing');
-    return busyResult((await readModeOverride(deps.ddb, deps.tableName))?.mode ?? deps.config.mode);
-  }
-  try {
-    return await reconcileLeased(deps);
-  } finally {
-    // A lease that cannot be given back expires by itself.
-    await releaseLease(deps.ddb, deps.tableName, owner).catch((err: unknown) =>
-      deps.logger?.warn('reconciler lease not released', { error: String(err) }),
-    );
-  }
-}
-
-function busyResult(mode: Mode): ReconcileResult {
+function emptyResult(mode: Mode): MutableResult {
   return {
     mode,
-    busy: true,
     desired: 0,
     added: [],
     removed: [],
@@ -280,84 +181,428 @@ function busyResult(mode: Mode): ReconcileResult {
     tripped: false,
     evicted: [],
     consoleUnblocks: [],
+    resets: [],
     expired: [],
     refused: [],
     failedSets: [],
+    deferredSets: [],
+    staleReads: 0,
+    throttled: 0,
+    wafCalls: 0,
+    fenced: false,
+    partial: false,
   };
 }
 
-async function reconcileLeased(deps: ReconcileDeps): Promise<ReconcileResult> {
-  const { ddb, tableName: table, config, guard, waf } = deps;
-  const log = deps.logger;
-  const random = deps.random ?? Math.random;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const nowMs = deps.now();
-  const nowS = Math.floor(nowMs / 1000);
+/**
+ * Runs one reconcile under the lease: the only writer of the IP sets and
+ * of their membership records while it holds it.
+ *
+ * @returns what the run did; sets that could not be updated are listed in
+ *   `failedSets`, sets left at the deadline in `deferredSets` (the next run
+ *   picks both up)
+ * @throws ReconcileError when a set cannot be read or is not of its configured version
+ */
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
+  const owner = randomUUID();
+  const leaseNow = deps.leaseNow ?? Date.now;
+  const lease = await acquireLease(deps.ddb, deps.tableName, owner, leaseNow());
+  if (lease === null) {
+    deps.logger?.info('another reconcile holds the lease; this run does nothing');
+    const mode = (await readModeOverride(deps.ddb, deps.tableName))?.mode ?? deps.config.mode;
+    return { ...emptyResult(mode), busy: true };
+  }
+  const run = new Run(deps, lease);
+  try {
+    return await run.go();
+  } catch (err) {
+    if (!(err instanceof FencedWriteError || err instanceof PairFencedError)) throw err;
+    return run.fencedOff(err);
+  } finally {
+    // A lease that cannot be given back expires by itself.
+    await releaseLease(deps.ddb, deps.tableName, owner, run.writer?.lastWriteAt).catch(
+      (err: unknown) => deps.logger?.warn('reconciler lease not released', { error: String(err) }),
+    );
+  }
+}
 
-  const mode = (await readModeOverride(ddb, table))?.mode ?? config.mode;
-  const swept = await sweepExpired(ddb, table, await readActiveBlocks(ddb, table), nowS);
-  const lag = lagSeconds(await readIngestStatus(ddb, table), nowMs);
+/** One reconcile run under a lease. */
+class Run {
+  private readonly result: MutableResult;
+  private readonly log: ReconcileLogger | undefined;
+  private readonly fence: number;
+  private readonly nowMs: number;
+  private wanted = new Map<string, Wanted>();
+  private active: ActiveBlock[] = [];
+  private readonly unblocked = new Set<string>();
+  private readonly resetKeys = new Set<string>();
+  private deploys: { at: number }[] = [];
+  writer: WafWriter | undefined;
 
-  const result = {
-    mode,
-    desired: 0,
-    added: [] as string[],
-    removed: [] as string[],
-    updates: 0,
-    retries: 0,
-    tripped: false,
-    evicted: [] as string[],
-    consoleUnblocks: [] as string[],
-    expired: swept.expired.map((b) => b.key),
-    refused: [] as { key: string; reason: string }[],
-    failedSets: [] as string[],
-  };
+  constructor(
+    private readonly deps: ReconcileDeps,
+    private readonly lease: Lease,
+  ) {
+    this.result = emptyResult(deps.config.mode);
+    this.log = deps.logger;
+    this.fence = lease.fence;
+    this.nowMs = deps.now();
+  }
 
-  // Desired state, with the write-time checks.
-  const wanted = new Map<string, Wanted>();
-  const checked = new Map<string, string | null>();
-  for (const b of swept.active) {
-    let problem = checked.get(b.key);
-    if (problem === undefined) {
-      problem = blockProblem(b.key, config, guard);
-      checked.set(b.key, problem);
-      if (problem !== null) {
-        result.refused.push({ key: b.key, reason: problem });
-        log?.warn('active block refused at write time', { key: b.key, reason: problem });
+  async go(): Promise<ReconcileResult> {
+    const { ddb, tableName: table, config, guard } = this.deps;
+    const mode = (await readModeOverride(ddb, table))?.mode ?? config.mode;
+    this.result.mode = mode;
+    const nowS = Math.floor(this.nowMs / 1000);
+    const swept = await sweepExpired(
+      ddb,
+      table,
+      await readActiveBlocks(ddb, table),
+      nowS,
+      this.fence,
+    );
+    this.result.expired = swept.expired.map((b) => b.key);
+    this.active = swept.active;
+    const desired = desiredAddresses(swept.active, config, guard);
+    this.wanted = desired.wanted;
+    this.result.refused = desired.refused;
+    for (const r of desired.refused) {
+      this.log?.warn('active block refused at write time', { key: r.key, reason: r.reason });
+    }
+
+    // Observe: decisions and expiries are recorded, WAF is not touched, not even read.
+    if (mode === 'observe') return this.finish(null);
+
+    const memberships = await claimMemberships(
+      ddb,
+      table,
+      this.deps.ipSets.map((r) => r.name),
+      this.fence,
+    );
+    const runs = this.deps.ipSets.map(
+      (ref) => new SetRun(ref, memberships.get(ref.name), this.nowMs),
+    );
+    const configured = new Set(this.deps.ipSets.map((r) => r.name));
+    const orphans = [...memberships.entries()].filter(([name]) => !configured.has(name));
+    // Everything the pipeline had put in some set, removed sets included: putting it back is no new block.
+    const known = new Set<string>();
+    for (const m of memberships.values()) for (const c of knownOf(m)) known.add(c);
+    const oldestRead = Math.min(...runs.map((r) => r.readAt), this.nowMs);
+    this.deploys = await readDeploysSince(ddb, table, oldestRead + 1);
+
+    this.writer = new WafWriter({
+      waf: this.deps.waf,
+      now: this.deps.now,
+      sleep: this.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
+      random: this.deps.random ?? Math.random,
+      deadline: this.nowMs + (this.deps.budgetMs ?? RUN_BUDGET_MS),
+      lastWriteAt: this.lease.lastWriteAt,
+      ...(this.deps.pacing ? { pacing: this.deps.pacing } : {}),
+    });
+
+    // Each set read once; stale ones again, after the others, until fresh.
+    const unread = await this.readAll(runs);
+    const readable = runs.filter((r) => !unread.has(r));
+
+    const { evicted, fresh } = place(readable, this.wanted, known);
+    this.result.evicted.push(...evicted);
+    if (evicted.length > 0) {
+      this.log?.warn('IP sets full: blocks that end soonest left out', { evicted: evicted.length });
+    }
+    if (fresh > config.maxNewBlocksPerRun) {
+      this.result.tripped = true;
+      this.log?.warn('circuit breaker tripped: nothing written to WAF', {
+        newAddresses: fresh,
+        maxNewBlocksPerRun: config.maxNewBlocksPerRun,
+      });
+      // Only what was read is recorded (removals, resets, updates that did land).
+      for (const r of readable) if (r.dirty) await this.save(r, true);
+      return this.finish(runs);
+    }
+
+    for (const r of readable) {
+      if (this.result.partial) {
+        this.result.deferredSets.push(r.ref.name);
+        if (r.dirty) await this.save(r, true);
+        continue;
+      }
+      try {
+        await this.apply(r);
+      } catch (err) {
+        if (err instanceof DeadlineReached) {
+          this.result.partial = true;
+          this.result.deferredSets.push(r.ref.name);
+          if (r.dirty) await this.save(r, true);
+          continue;
+        }
+        if (
+          err instanceof ReconcileError ||
+          err instanceof FencedWriteError ||
+          err instanceof PairFencedError
+        ) {
+          throw err;
+        }
+        this.result.failedSets.push(r.ref.name);
+        this.log?.warn('IP set not updated in this run', {
+          ipSet: r.ref.name,
+          error: errorName(err),
+        });
       }
     }
-    if (problem !== null) continue;
-    const cidr = keyToCidr(b.key);
-    const w = wanted.get(cidr);
-    if (w === undefined) {
-      const version = cidr.indexOf(':') < 0 ? 'IPV4' : 'IPV6';
-      wanted.set(cidr, { cidr, key: b.key, version, end: b.until });
-    } else if (b.until > w.end) {
-      w.end = b.until;
+    for (const r of unread) this.result.deferredSets.push(r.ref.name);
+    if (unread.size > 0) this.result.partial = true;
+    // A set no longer configured: its addresses live elsewhere now; forget its record.
+    if (!this.result.partial && this.result.failedSets.length === 0) {
+      for (const [name] of orphans) await deleteMembership(ddb, table, name, this.fence);
+    }
+    return this.finish(runs);
+  }
+
+  /** What a fenced-off run reports: nothing more was written. */
+  fencedOff(err: Error): ReconcileResult {
+    this.result.fenced = true;
+    this.log?.warn('a newer reconcile holds the state: this run stops', { error: err.message });
+    this.deps.metrics?.add(METRICS.fencedWrites, 1);
+    return { ...this.result, wafCalls: this.calls() };
+  }
+
+  private calls(): number {
+    return (this.writer?.tally.reads ?? 0) + (this.writer?.tally.writes ?? 0);
+  }
+
+  /**
+   * Reads every set once, spaced; a stale answer is read again after the
+   * others, with a backoff, up to {@link MAX_RETRIES} times.
+   * @returns the sets with no fresh read in this run
+   */
+  private async readAll(runs: readonly SetRun[]): Promise<Set<SetRun>> {
+    let pending = [...runs];
+    for (let attempt = 0; pending.length > 0 && attempt <= MAX_RETRIES; attempt++) {
+      const again: SetRun[] = [];
+      try {
+        if (attempt > 0) await this.writer!.wait(this.writer!.backoff(attempt - 1, 1_000, 8_000));
+        for (const r of pending) {
+          if (attempt > 0) this.result.retries++;
+          if (!(await this.readFresh(r))) again.push(r);
+        }
+      } catch (err) {
+        if (!(err instanceof DeadlineReached)) throw err;
+        return new Set(pending.filter((r) => !r.fresh));
+      }
+      pending = again;
+    }
+    return new Set(pending);
+  }
+
+  /**
+   * Reads a set and, when the read is fresh, judges what it lacks.
+   * @returns false when the read was stale or failed transiently (try again later)
+   */
+  private async readFresh(r: SetRun): Promise<boolean> {
+    let read: Awaited<ReturnType<WafWriter['read']>>;
+    try {
+      read = await this.writer!.read(r.ref);
+    } catch (err) {
+      if (err instanceof DeadlineReached || err instanceof ReconcileError) throw err;
+      if (!isTransient(err)) {
+        throw new ReconcileError(`cannot read IP set ${r.ref.name}: ${errorName(err)}`);
+      }
+      return false;
+    }
+    if (isStale(read.lockToken, r.superseded)) {
+      this.result.staleReads++;
+      this.log?.info('stale read of an IP set: it proves nothing', { ipSet: r.ref.name });
+      return false;
+    }
+    const before = r.readAt;
+    r.take(read, this.deps.now());
+    await this.judge(r, before);
+    return true;
+  }
+
+  /** Takes in what a fresh read lacks: a reset to repair, or a person's removals. */
+  private async judge(r: SetRun, lastReadAt: number): Promise<void> {
+    const missing = r.missing();
+    const deployed = this.deploys.some((d) => d.at > lastReadAt);
+    // A deploy since the last fresh read: the record keeps the new read time either way.
+    if (deployed) r.dirty = true;
+    const verdict = judgeLoss(missing.length, r.confirmed.size, deployed, r.resetAt !== null);
+    if (verdict.kind === 'none') return;
+    if (verdict.kind === 'reset') {
+      await this.repair(r, missing, verdict.cause);
+      return;
+    }
+    for (const cidr of missing) await this.consoleRemoval(r, cidr);
+  }
+
+  /** Puts back what a reset took that is still wanted, with one `reset` event per key. */
+  private async repair(r: SetRun, missing: readonly string[], cause: string): Promise<void> {
+    r.resetAt ??= this.deps.now();
+    r.dirty = true;
+    let readded = 0;
+    for (const cidr of missing) {
+      const w = this.wanted.get(cidr);
+      if (w === undefined) {
+        // No longer wanted (ended meanwhile): it stays out.
+        r.forget(cidr);
+        continue;
+      }
+      r.readd.add(cidr);
+      readded++;
+      if (this.resetKeys.has(w.key)) continue;
+      this.resetKeys.add(w.key);
+      this.result.resets.push(w.key);
+      // At the incident's first sighting: a later run of the same incident rewrites the same event.
+      await recordEvent(
+        this.deps.ddb,
+        this.deps.tableName,
+        {
+          at: r.resetAt,
+          kind: 'reset',
+          key: w.key,
+          rule: null,
+          by: RESET_ACTOR,
+          reason: `lost from IP set ${r.ref.name} (${cause === 'deploy' ? 'after a deploy' : 'mass loss'}); put back`,
+        },
+        this.fence,
+      );
+    }
+    this.log?.warn('IP set reset: addresses put back, not unblocked', {
+      ipSet: r.ref.name,
+      missing: missing.length,
+      readded,
+      cause,
+    });
+  }
+
+  /** Records a removal by someone else as an unblock, and drops it from the run. */
+  private async consoleRemoval(r: SetRun, cidr: string): Promise<void> {
+    const key = this.wanted.get(cidr)?.key ?? cidrToKey(cidr);
+    r.forget(cidr);
+    this.wanted.delete(cidr);
+    if (this.unblocked.has(key)) return;
+    this.unblocked.add(key);
+    await endKeyBlocks(this.deps.ddb, this.deps.tableName, this.deps.config, key, this.active, {
+      ms: this.deps.now(),
+      by: CONSOLE_ACTOR,
+      reason: `removed from IP set ${r.ref.name}`,
+      fence: this.fence,
+    });
+    this.result.consoleUnblocks.push(key);
+    this.log?.info('address removed from an IP set by someone else: recorded as an unblock', {
+      key,
+      ipSet: r.ref.name,
+    });
+  }
+
+  /** Brings one set to its target: at most one successful update. */
+  private async apply(r: SetRun): Promise<void> {
+    const writer = this.writer!;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) {
+        this.result.retries++;
+        await writer.wait(writer.backoff(attempt - 1));
+        if (!(await this.readFresh(r))) {
+          if (attempt >= MAX_RETRIES) throw new ReconcileAttemptsError(r.ref.name);
+          continue;
+        }
+      }
+      const toRemove = r.mine().filter((c) => !r.target.has(c));
+      const toAdd = [...r.target]
+        .filter((c) => !r.current.has(c))
+        .sort((a, b) => byPriority(this.wanted.get(a)!, this.wanted.get(b)!));
+      // Others may have added addresses since the plan: the soonest-ending of ours give way.
+      const over = r.current.size - toRemove.length + toAdd.length - IP_SET_CAPACITY;
+      for (const cidr of over > 0 ? toAdd.splice(toAdd.length - over, over) : []) {
+        r.target.delete(cidr);
+        this.result.evicted.push(cidr);
+      }
+      if (toRemove.length === 0 && toAdd.length === 0) {
+        if (r.dirty || r.resetAt !== null) {
+          r.resetAt = null;
+          r.readd.clear();
+          await this.save(r, true);
+        }
+        return;
+      }
+      for (const c of toAdd) r.owned.add(c);
+      for (const c of toRemove) r.removing.add(c);
+      // The intent first, fenced: a reconcile past its lease stops before it writes WAF.
+      await this.save(r, false);
+      const gone = new Set(toRemove);
+      const addresses = [...r.current].filter(([c]) => !gone.has(c)).map(([, a]) => a);
+      addresses.push(...toAdd);
+      const sent = r.lockToken;
+      let next: string;
+      try {
+        next = await writer.update(r.ref, addresses, r.description, sent);
+      } catch (err) {
+        if (err instanceof DeadlineReached) throw err;
+        if (!(isLockConflict(err) || isTransient(err)) || attempt >= MAX_RETRIES) throw err;
+        this.log?.info('IP set update to retry', {
+          ipSet: r.ref.name,
+          error: errorName(err),
+          attempt,
+        });
+        continue;
+      }
+      this.result.updates++;
+      this.result.added.push(...toAdd);
+      this.result.removed.push(...toRemove);
+      r.updated(sent, next, toAdd, toRemove);
+      await this.save(r, true);
+      r.dirty = false;
+      return;
     }
   }
 
-  const finish = async (ipSets: IpSetStatus[] | null): Promise<ReconcileResult> => {
-    result.desired = wanted.size;
-    await writeReconcileStatus(ddb, table, {
-      at: nowMs,
-      mode,
-      ipSets,
-      lagSeconds: lag,
-      tripped: result.tripped,
-    });
-    const m = deps.metrics;
+  private async save(r: SetRun, settled: boolean): Promise<void> {
+    await writeMembership(
+      this.deps.ddb,
+      this.deps.tableName,
+      r.ref.name,
+      r.record(this.deps.now(), settled),
+      this.fence,
+    );
+  }
+
+  private async finish(runs: readonly SetRun[] | null): Promise<ReconcileResult> {
+    const { ddb, tableName: table } = this.deps;
+    const result = this.result;
+    result.desired = this.wanted.size;
+    result.throttled = this.writer?.tally.throttled ?? 0;
+    result.wafCalls = this.calls();
+    const ipSets = runs?.map((r) => setStatus(r)) ?? null;
+    await writeReconcileStatus(
+      ddb,
+      table,
+      {
+        at: this.nowMs,
+        mode: result.mode,
+        ipSets,
+        lagSeconds: lagSeconds(await readIngestStatus(ddb, table), this.nowMs),
+        tripped: result.tripped,
+      },
+      this.fence,
+    );
+    const m = this.deps.metrics;
     if (m !== undefined) {
-      m.add(METRICS.activeBlocks, swept.active.length);
+      m.add(METRICS.activeBlocks, this.active.length);
       m.add(METRICS.reconcileUpdates, result.updates);
       m.add(METRICS.reconcileRetries, result.retries);
       m.add(METRICS.circuitBreakerTrips, result.tripped ? 1 : 0);
       m.add(METRICS.evictions, result.evicted.length);
+      m.add(METRICS.resets, result.resets.length);
+      m.add(METRICS.wafThrottled, result.throttled);
+      m.add(METRICS.staleReads, result.staleReads);
+      m.add(METRICS.fencedWrites, 0);
+      m.add(METRICS.partialRuns, result.partial ? 1 : 0);
+      m.add(METRICS.reconcileRuns, 1);
       for (const s of ipSets ?? [])
         m.add(METRICS.ipSetSize, s.size, { [METRIC_DIMENSIONS.ipSet]: s.name });
     }
-    log?.info('reconciled', {
-      mode,
+    this.log?.info('reconciled', {
+      mode: result.mode,
       desired: result.desired,
       added: result.added.length,
       removed: result.removed.length,
@@ -366,217 +611,30 @@ async function reconcileLeased(deps: ReconcileDeps): Promise<ReconcileResult> {
       tripped: result.tripped,
       evicted: result.evicted.length,
       consoleUnblocks: result.consoleUnblocks.length,
+      resets: result.resets.length,
       expired: result.expired.length,
       refused: result.refused.length,
       failedSets: result.failedSets,
+      deferredSets: result.deferredSets,
+      staleReads: result.staleReads,
+      throttled: result.throttled,
+      wafCalls: result.wafCalls,
     });
-    return result;
-  };
-
-  // Observe: decisions and expiries are recorded, WAF is not touched, not even read.
-  if (mode === 'observe') return finish(null);
-
-  const backoff = (attempt: number): Promise<void> =>
-    sleep(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt));
-
-  const read = async (run: SetRun): Promise<void> => {
-    const out = await waf.send(
-      new GetIPSetCommand({ Name: run.ref.name, Id: run.ref.id, Scope: run.ref.scope }),
-    );
-    const set = out.IPSet;
-    if (set === undefined || out.LockToken === undefined) {
-      throw new ReconcileError(`GetIPSet of ${run.ref.name} returned no IP set`);
-    }
-    if (set.IPAddressVersion !== run.ref.version) {
-      throw new ReconcileError(
-        `IP set ${run.ref.name} holds ${set.IPAddressVersion} addresses, configured as ${run.ref.version}`,
-      );
-    }
-    run.current = new Map();
-    for (const address of set.Addresses ?? []) {
-      run.current.set(parseCidr(address)?.cidr ?? address, address);
-    }
-    run.lockToken = out.LockToken;
-    run.description = set.Description;
-  };
-
-  const readWithRetries = async (run: SetRun): Promise<void> => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await read(run);
-        return;
-      } catch (err) {
-        if (!isRetryable(err) || attempt >= MAX_RETRIES) {
-          throw new ReconcileError(`cannot read IP set ${run.ref.name}: ${errorName(err)}`);
-        }
-        result.retries++;
-        await backoff(attempt);
-      }
-    }
-  };
-
-  const unblocked = new Set<string>();
-  /** Records removals by someone else as unblocks, and drops them from the run. */
-  const takeConsoleRemovals = async (run: SetRun): Promise<void> => {
-    for (const cidr of run.removedByOthers()) {
-      const key = wanted.get(cidr)?.key ?? cidrToKey(cidr);
-      run.forget(cidr);
-      wanted.delete(cidr);
-      if (unblocked.has(key)) continue;
-      unblocked.add(key);
-      await endKeyBlocks(ddb, table, config, key, swept.active, {
-        ms: nowMs,
-        by: CONSOLE_ACTOR,
-        reason: `removed from IP set ${run.ref.name}`,
-      });
-      result.consoleUnblocks.push(key);
-      log?.info('address removed from an IP set by someone else: recorded as an unblock', {
-        key,
-        ipSet: run.ref.name,
-      });
-    }
-  };
-
-  const memberships = await readMemberships(ddb, table);
-  const runs = deps.ipSets.map((ref) => new SetRun(ref, memberships.get(ref.name)));
-  for (const run of runs) await readWithRetries(run);
-  for (const run of runs) await takeConsoleRemovals(run);
-
-  // Place the wanted addresses: keep each where it is, fill sets in config order,
-  // and over capacity leave out the blocks that end soonest.
-  let fresh = 0;
-  for (const version of ['IPV4', 'IPV6'] as const) {
-    const sets = runs.filter((r) => r.ref.version === version);
-    const room = sets.map((r) => IP_SET_CAPACITY - r.othersCount());
-    const heldByOthers = (cidr: string): boolean =>
-      sets.some((r) => r.current.has(cidr) && !r.owned.has(cidr));
-    const candidates = [...wanted.values()]
-      .filter((w) => w.version === version && !heldByOthers(w.cidr))
-      .sort(byPriority);
-    const total = room.reduce((a, b) => a + Math.max(0, b), 0);
-    for (const w of candidates.slice(total)) result.evicted.push(w.cidr);
-    const kept = candidates.slice(0, total);
-    const placed = new Set<string>();
-    sets.forEach((run, i) => {
-      for (const w of kept) {
-        if ((room[i] ?? 0) <= 0) break;
-        if (run.owned.has(w.cidr) && run.current.has(w.cidr)) {
-          run.target.add(w.cidr);
-          placed.add(w.cidr);
-          room[i] = (room[i] ?? 0) - 1;
-        }
-      }
-    });
-    for (const w of kept) {
-      if (placed.has(w.cidr)) continue;
-      const i = room.findIndex((n) => n > 0);
-      if (i < 0) break;
-      sets[i]?.target.add(w.cidr);
-      room[i] = (room[i] ?? 0) - 1;
-      if (!sets.some((r) => r.current.has(w.cidr))) fresh++;
-    }
+    return { ...result };
   }
-  if (result.evicted.length > 0) {
-    log?.warn('IP sets full: blocks that end soonest left out', { evicted: result.evicted.length });
-  }
+}
 
-  if (fresh > config.maxNewBlocksPerRun) {
-    result.tripped = true;
-    log?.warn('circuit breaker tripped: nothing written to WAF', {
-      newAddresses: fresh,
-      maxNewBlocksPerRun: config.maxNewBlocksPerRun,
-    });
-    // Only what was read is recorded (console removals, updates that did land).
-    for (const run of runs) {
-      if (run.dirty) await writeMembership(ddb, table, run.ref.name, run.record(nowMs, true));
-    }
-    return finish(runs.map((r) => setStatus(r)));
+/** A set whose reads stayed stale or failed for every attempt of a run. */
+class ReconcileAttemptsError extends Error {
+  constructor(setName: string) {
+    super(`IP set ${setName}: no fresh read within ${MAX_RETRIES} retries`);
+    this.name = 'ReconcileAttemptsError';
   }
+}
 
-  const apply = async (run: SetRun): Promise<void> => {
-    for (let attempt = 0; ; attempt++) {
-      if (attempt > 0) {
-        await backoff(attempt - 1);
-        try {
-          await read(run);
-        } catch (err) {
-          if (!isRetryable(err) || attempt >= MAX_RETRIES) throw err;
-          result.retries++;
-          continue;
-        }
-        await takeConsoleRemovals(run);
-      }
-      const mine = run.mine();
-      const toRemove = mine.filter((c) => !run.target.has(c));
-      const toAdd = [...run.target]
-        .filter((c) => !run.current.has(c))
-        .sort((a, b) => byPriority(wanted.get(a)!, wanted.get(b)!));
-      // Others may have added addresses since the plan: the soonest-ending of ours give way.
-      const over = run.current.size - toRemove.length + toAdd.length - IP_SET_CAPACITY;
-      for (const cidr of over > 0 ? toAdd.splice(toAdd.length - over, over) : []) {
-        run.target.delete(cidr);
-        result.evicted.push(cidr);
-      }
-      if (toRemove.length === 0 && toAdd.length === 0) {
-        if (run.dirty) {
-          await writeMembership(ddb, table, run.ref.name, run.record(nowMs, true));
-        }
-        return;
-      }
-      for (const c of toAdd) run.owned.add(c);
-      for (const c of toRemove) run.removing.add(c);
-      await writeMembership(ddb, table, run.ref.name, run.record(nowMs, false));
-      const gone = new Set(toRemove);
-      const addresses = [...run.current].filter(([c]) => !gone.has(c)).map(([, a]) => a);
-      addresses.push(...toAdd);
-      try {
-        await waf.send(
-          new UpdateIPSetCommand({
-            Name: run.ref.name,
-            Id: run.ref.id,
-            Scope: run.ref.scope,
-            Addresses: addresses,
-            Description: run.description,
-            LockToken: run.lockToken,
-          }),
-        );
-      } catch (err) {
-        if (!isRetryable(err) || attempt >= MAX_RETRIES) throw err;
-        result.retries++;
-        log?.info('IP set update to retry', {
-          ipSet: run.ref.name,
-          error: errorName(err),
-          attempt,
-        });
-        continue;
-      }
-      result.updates++;
-      for (const c of toRemove) {
-        run.current.delete(c);
-        run.owned.delete(c);
-      }
-      for (const c of toAdd) run.current.set(c, c);
-      run.confirmed.clear();
-      for (const c of run.mine()) run.confirmed.add(c);
-      run.removing.clear();
-      result.added.push(...toAdd);
-      result.removed.push(...toRemove);
-      await writeMembership(ddb, table, run.ref.name, run.record(nowMs, true));
-      run.dirty = false;
-      return;
-    }
-  };
-
-  for (const run of runs) {
-    try {
-      await apply(run);
-    } catch (err) {
-      if (err instanceof ReconcileError) throw err;
-      result.failedSets.push(run.ref.name);
-      log?.warn('IP set not updated in this run', { ipSet: run.ref.name, error: errorName(err) });
-    }
-  }
-  return finish(runs.map((r) => setStatus(r)));
+/** Every address a record says the pipeline put, or may have put, in its set. */
+function knownOf(m: Membership): string[] {
+  return [...m.confirmed, ...m.pendingAdd];
 }
 
 function setStatus(run: SetRun): IpSetStatus {

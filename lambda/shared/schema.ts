@@ -11,7 +11,7 @@
  *   (no lost updates under concurrent ingests; the loser re-reads and
  *   re-evaluates);
  * - the IP-set membership items are written only by the reconciler, which
- *   runs one at a time.
+ *   runs one at a time and fences its writes with the lease's token.
  *
  * Items (pk | sk | attributes):
  * - object ledger: `OBJ#<bucket>/<key>` | `<etag>` | format, lines, requests,
@@ -39,9 +39,16 @@
  *   an update in flight adds / removes (so a lost write after the update
  *   still tells ours from a console removal); at. Each list is packed bytes
  *   (per CIDR: version byte, prefix length, 4 or 16 address bytes) so
- *   10,000 IPv6 addresses fit an item. Written only by the reconciler.
+ *   10,000 IPv6 addresses fit an item. `tk`: LockTokens the pipeline's own
+ *   writes superseded (a read answering one is stale); `lt`: the token its
+ *   last update returned; `ra`: epoch ms of the last fresh read; `pa`: epoch
+ *   ms of the pending intent; `rs`: epoch ms a reset was first seen, while
+ *   its re-adds are unconfirmed; `fence`: the fencing token of the reconcile
+ *   that last wrote it (absent on items from before fencing). Written only
+ *   by the reconciler, each write conditional on no newer fence.
  * - history: `HIST#<key>` | `<epoch ms:13 digits>#<kind>#<rule>` | at, kind
- *   (`block` | `unblock` | `expire`), key, rule, by, reason.
+ *   (`block` | `unblock` | `expire` | `reset`), key, rule, by, reason; a
+ *   reconcile's events carry its `fence`.
  * - event log (every key's history events, by time, for the console
  *   widget's recent events without a table scan): `EVENTS#<yyyy-mm-dd>`
  *   (the event's UTC day) | `<epoch ms:13 digits>#<key>#<kind>#<rule>` |
@@ -157,7 +164,7 @@ export function historyPk(key: string): string {
 export function historyKey(
   key: string,
   atMs: number,
-  kind: 'block' | 'unblock' | 'expire',
+  kind: 'block' | 'unblock' | 'expire' | 'reset',
   rule: string | null,
 ): ItemKey {
   return { pk: historyPk(key), sk: `${pad(atMs, 13)}#${kind}#${rule ?? ''}` };
@@ -192,8 +199,15 @@ export const INGEST_STATUS_KEY: ItemKey = { pk: 'STATUS', sk: 'INGEST' };
 
 /**
  * The reconciler's lease: `LEASE` | `RECONCILER` | owner, expiresAt (epoch
- * ms, real time). One reconcile at a time writes WAF and the membership
- * items, whoever runs it (the Lambda, the local pipeline, an operator's
- * `--local` command).
+ * ms, real time; 0 once released: the item is never deleted), lastWriteAt
+ * (epoch ms of the last UpdateIPSet, for pacing across runs). One
+ * reconcile at a time writes WAF and the membership items, whoever runs it
+ * (the Lambda, the local pipeline, an operator's `--local` command).
  */
 export const RECONCILER_LEASE_KEY: ItemKey = { pk: 'LEASE', sk: 'RECONCILER' };
+
+/**
+ * The fencing-token counter: `LEASE` | `FENCE` | fence (a number that only
+ * goes up; each lease acquisition takes the next). Never deleted.
+ */
+export const LEASE_FENCE_KEY: ItemKey = { pk: 'LEASE', sk: 'FENCE' };

@@ -32,6 +32,7 @@ import {
   MODE_KEY,
   RECONCILE_STATUS_KEY,
 } from '../shared/schema';
+import { FENCE_CONDITION, FencedWriteError, isConditionFailure } from './fence';
 import { unblockKeyPairs } from './pairs';
 
 /** Base error of this module: a state item that does not have the documented shape. */
@@ -67,7 +68,7 @@ export interface ActiveBlock {
 }
 
 /** Kinds of history events. */
-export type EventKind = 'block' | 'unblock' | 'expire';
+export type EventKind = 'block' | 'unblock' | 'expire' | 'reset';
 
 /** One history event of a key. */
 export interface HistoryEvent {
@@ -210,10 +211,6 @@ export async function putActiveBlock(
   );
 }
 
-function isConditionFailure(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ConditionalCheckFailedException';
-}
-
 /**
  * Deletes an active block only if it is still the block that was read (same
  * start and end), so a block the ingest side wrote or extended meanwhile
@@ -224,15 +221,20 @@ export async function deleteActiveBlock(
   ddb: DynamoDBDocumentClient,
   table: string,
   block: ActiveBlock,
+  fence?: number,
 ): Promise<boolean> {
   try {
     await ddb.send(
       new DeleteCommand({
         TableName: table,
         Key: activeKey(block.key, block.rule),
-        ConditionExpression: '#start = :start AND #until = :until',
+        ConditionExpression: `#start = :start AND #until = :until${fence === undefined ? '' : ` AND ${FENCE_CONDITION}`}`,
         ExpressionAttributeNames: { '#start': 'start', '#until': 'until' },
-        ExpressionAttributeValues: { ':start': block.start, ':until': block.until },
+        ExpressionAttributeValues: {
+          ':start': block.start,
+          ':until': block.until,
+          ...(fence === undefined ? {} : { ':f': fence }),
+        },
       }),
     );
     return true;
@@ -242,20 +244,46 @@ export async function deleteActiveBlock(
   }
 }
 
-/** Records one history event (idempotent: the same event rewrites the same item). */
+/**
+ * Records one history event (idempotent: the same event rewrites the same
+ * item). A reconcile passes its `fence`.
+ * @throws FencedWriteError when a newer reconcile wrote the same event
+ */
 export async function recordEvent(
   ddb: DynamoDBDocumentClient,
   table: string,
   event: HistoryEvent,
+  fence?: number,
 ): Promise<void> {
   const attributes = { ...event, at: Math.floor(event.at / 1000) };
   // The key's history, and the same event in the day's event log (read by time, never scanned).
-  await Promise.all(
-    [
-      historyKey(event.key, event.at, event.kind, event.rule),
-      eventLogKey(event.at, event.key, event.kind, event.rule),
-    ].map((k) => ddb.send(new PutCommand({ TableName: table, Item: { ...k, ...attributes } }))),
-  );
+  const keys = [
+    historyKey(event.key, event.at, event.kind, event.rule),
+    eventLogKey(event.at, event.key, event.kind, event.rule),
+  ];
+  if (fence === undefined) {
+    await Promise.all(
+      keys.map((k) => ddb.send(new PutCommand({ TableName: table, Item: { ...k, ...attributes } }))),
+    );
+    return;
+  }
+  try {
+    await Promise.all(
+      keys.map((k) =>
+        ddb.send(
+          new PutCommand({
+            TableName: table,
+            Item: { ...k, ...attributes, fence },
+            ConditionExpression: FENCE_CONDITION,
+            ExpressionAttributeValues: { ':f': fence },
+          }),
+        ),
+      ),
+    );
+  } catch (err) {
+    if (isConditionFailure(err)) throw new FencedWriteError(`history of ${event.key}`, fence);
+    throw err;
+  }
 }
 
 /** A key's history, oldest first. */
@@ -267,7 +295,7 @@ export async function readHistory(
   const items = await queryAll(ddb, table, historyPk(key));
   return items.map((item) => {
     const kind = str(item, 'kind');
-    if (kind !== 'block' && kind !== 'unblock' && kind !== 'expire') {
+    if (kind !== 'block' && kind !== 'unblock' && kind !== 'expire' && kind !== 'reset') {
       throw new StateError(`history item ${String(item.pk)} ${String(item.sk)} has kind ${kind}`);
     }
     // The sort key starts with the event's epoch milliseconds: the one time every writer sets.
@@ -294,6 +322,7 @@ export async function sweepExpired(
   table: string,
   blocks: readonly ActiveBlock[],
   nowSeconds: number,
+  fence?: number,
 ): Promise<{ expired: ActiveBlock[]; active: ActiveBlock[] }> {
   const expired: ActiveBlock[] = [];
   const active: ActiveBlock[] = [];
@@ -303,15 +332,13 @@ export async function sweepExpired(
       continue;
     }
     // The event first: a run that dies between the two writes sweeps again and rewrites it.
-    await recordEvent(ddb, table, {
-      at: b.until * 1000,
-      kind: 'expire',
-      key: b.key,
-      rule: b.rule,
-      by: null,
-      reason: null,
-    });
-    if (await deleteActiveBlock(ddb, table, b)) expired.push(b);
+    await recordEvent(
+      ddb,
+      table,
+      { at: b.until * 1000, kind: 'expire', key: b.key, rule: b.rule, by: null, reason: null },
+      fence,
+    );
+    if (await deleteActiveBlock(ddb, table, b, fence)) expired.push(b);
   }
   return { expired, active };
 }
@@ -330,24 +357,28 @@ export async function endKeyBlocks(
   config: EdgebanConfig,
   key: string,
   blocks: readonly ActiveBlock[],
-  at: { readonly ms: number; readonly by: string; readonly reason: string | null },
+  at: {
+    readonly ms: number;
+    readonly by: string;
+    readonly reason: string | null;
+    /** A reconcile's fencing token. */
+    readonly fence?: number;
+  },
 ): Promise<ActiveBlock[]> {
-  await unblockKeyPairs(ddb, table, config, key, Math.floor(at.ms / 1000), at.by);
+  await unblockKeyPairs(ddb, table, config, key, Math.floor(at.ms / 1000), at.by, at.fence);
   const ofKey = blocks.filter((b) => b.key === key);
   // With nothing active (a console removal after expiry) the unblock is still on record.
   const rules = ofKey.length === 0 ? [null] : ofKey.map((b) => b.rule);
   for (const rule of rules) {
-    await recordEvent(ddb, table, {
-      at: at.ms,
-      kind: 'unblock',
-      key,
-      rule,
-      by: at.by,
-      reason: at.reason,
-    });
+    await recordEvent(
+      ddb,
+      table,
+      { at: at.ms, kind: 'unblock', key, rule, by: at.by, reason: at.reason },
+      at.fence,
+    );
   }
   const ended: ActiveBlock[] = [];
-  for (const b of ofKey) if (await deleteActiveBlock(ddb, table, b)) ended.push(b);
+  for (const b of ofKey) if (await deleteActiveBlock(ddb, table, b, at.fence)) ended.push(b);
   return ended;
 }
 
@@ -402,6 +433,7 @@ export async function writeReconcileStatus(
   ddb: DynamoDBDocumentClient,
   table: string,
   status: Omit<ReconcileStatus, 'ipSets'> & { readonly ipSets: readonly IpSetStatus[] | null },
+  fence?: number,
 ): Promise<void> {
   const values: Record<string, unknown> = {
     ':at': Math.floor(status.at / 1000),
@@ -414,15 +446,27 @@ export async function writeReconcileStatus(
     update += ', ipSets = :sets';
     values[':sets'] = status.ipSets;
   }
-  await ddb.send(
-    new UpdateCommand({
-      TableName: table,
-      Key: RECONCILE_STATUS_KEY,
-      UpdateExpression: update,
-      ExpressionAttributeNames: { '#at': 'at', '#mode': 'mode' },
-      ExpressionAttributeValues: values,
-    }),
-  );
+  if (fence !== undefined) {
+    update += ', fence = :f';
+    values[':f'] = fence;
+  }
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: RECONCILE_STATUS_KEY,
+        UpdateExpression: update,
+        ExpressionAttributeNames: { '#at': 'at', '#mode': 'mode' },
+        ExpressionAttributeValues: values,
+        ...(fence === undefined ? {} : { ConditionExpression: FENCE_CONDITION }),
+      }),
+    );
+  } catch (err) {
+    if (fence !== undefined && isConditionFailure(err)) {
+      throw new FencedWriteError('reconcile status', fence);
+    }
+    throw err;
+  }
 }
 
 /** The last reconcile run, or null when none ran. */

@@ -31,11 +31,23 @@ export class PairConflictError extends PairStateError {
 }
 
 /** A pair's state as stored, with its version (0 when there is no item). */
+/** A newer reconcile's fencing token wrote the pair: the older one must not. */
+export class PairFencedError extends PairStateError {
+  constructor(rule: string, key: string, fence: number) {
+    super(
+      `pair state of ${key} for rule ${rule} was written by a newer reconcile than fence ${fence}`,
+    );
+    this.name = 'PairFencedError';
+  }
+}
+
 export interface StoredPairState {
   readonly state: PairState;
   readonly version: number;
   /** Who made the latest unblock, when there was one. */
   readonly unblockedBy: string | null;
+  /** Fencing token of the reconcile that last wrote it (0: none did, or ingest wrote since). */
+  readonly fence?: number;
 }
 
 /** Attempts of a read-modify-write before {@link PairConflictError}. */
@@ -67,7 +79,9 @@ export async function readPairState(
     new GetCommand({ TableName: tableName, Key: pairKey(rule, key), ConsistentRead: true }),
   );
   const item = res.Item;
-  if (item === undefined) return { state: emptyPairState(), version: 0, unblockedBy: null };
+  if (item === undefined) {
+    return { state: emptyPairState(), version: 0, unblockedBy: null, fence: 0 };
+  }
   return {
     state: {
       peak: typeof item.peak === 'number' ? item.peak : 0,
@@ -77,6 +91,7 @@ export async function readPairState(
     },
     version: typeof item.v === 'number' ? item.v : 0,
     unblockedBy: typeof item.unblockedBy === 'string' ? item.unblockedBy : null,
+    fence: typeof item.fence === 'number' ? item.fence : 0,
   };
 }
 
@@ -86,6 +101,8 @@ export interface PairStateExtras {
   readonly windowMinutes?: number;
   /** Who made the latest unblock. */
   readonly unblockedBy?: string | null;
+  /** The writing reconcile's fencing token: stored, and the write refused under a newer one. */
+  readonly fence?: number;
 }
 
 /**
@@ -117,6 +134,7 @@ export async function writePairState(
   if (state.countFrom !== null) item.countFrom = state.countFrom;
   if (extras.windowMinutes !== undefined) item.window = extras.windowMinutes;
   if (extras.unblockedBy != null) item.unblockedBy = extras.unblockedBy;
+  if (extras.fence !== undefined) item.fence = extras.fence;
   try {
     await ddb.send(
       new PutCommand({
@@ -169,6 +187,11 @@ export async function updatePairState(
     const stored = await readPairState(ddb, tableName, rule, key);
     const extras = mutate(stored);
     if (extras === null) return { ...stored, changed: false, conflicts: attempt };
+    // The version condition below refuses a write over anything written since
+    // this read, so a newer fence is always seen here first.
+    if (extras.fence !== undefined && (stored.fence ?? 0) > extras.fence) {
+      throw new PairFencedError(rule, key, extras.fence);
+    }
     const unblockedBy = extras.unblockedBy !== undefined ? extras.unblockedBy : stored.unblockedBy;
     const version = await writePairState(ddb, tableName, rule, key, stored.state, stored.version, {
       ...extras,
@@ -223,6 +246,7 @@ export async function unblockKeyPairs(
   key: string,
   at: number,
   by: string,
+  fence?: number,
 ): Promise<UnblockedPair[]> {
   const out: UnblockedPair[] = [];
   for (const rule of config.rules) {
@@ -231,7 +255,11 @@ export async function unblockKeyPairs(
       const before = JSON.stringify(state);
       applyUnblock(state, at);
       if (JSON.stringify(state) === before) return null;
-      return { windowMinutes: rule.windowMinutes, unblockedBy: by };
+      return {
+        windowMinutes: rule.windowMinutes,
+        unblockedBy: by,
+        ...(fence === undefined ? {} : { fence }),
+      };
     });
     out.push({ rule: rule.name, state: res.state, version: res.version });
   }

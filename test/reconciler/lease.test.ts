@@ -18,19 +18,23 @@ describe('reconciler lease', () => {
   it('lets one holder in at a time until it releases or its lease expires', async () => {
     const w = await newWorld(cloud);
     const t = 1_000_000;
-    expect(await acquireLease(w.ddb, w.tableName, 'a', t)).toBe(true);
-    expect(await acquireLease(w.ddb, w.tableName, 'b', t + 1)).toBe(false);
+    expect(await acquireLease(w.ddb, w.tableName, 'a', t)).toMatchObject({ fence: 1 });
+    expect(await acquireLease(w.ddb, w.tableName, 'b', t + 1)).toBeNull();
     await releaseLease(w.ddb, w.tableName, 'b');
-    expect(await acquireLease(w.ddb, w.tableName, 'b', t + 2)).toBe(false);
-    expect(await acquireLease(w.ddb, w.tableName, 'b', t + LEASE_MS + 1)).toBe(true);
+    expect(await acquireLease(w.ddb, w.tableName, 'b', t + 2)).toBeNull();
+    expect(await acquireLease(w.ddb, w.tableName, 'b', t + LEASE_MS + 1)).toMatchObject({
+      fence: 2,
+    });
     await releaseLease(w.ddb, w.tableName, 'b');
-    expect(await acquireLease(w.ddb, w.tableName, 'c', t + LEASE_MS + 2)).toBe(true);
+    expect(await acquireLease(w.ddb, w.tableName, 'c', t + LEASE_MS + 2)).toMatchObject({
+      fence: 3,
+    });
   });
 
   it('makes a reconcile that finds the lease taken do nothing', async () => {
     const w = await newWorld(cloud);
     await putBlocks(w, [ruleBlock(w, '192.0.2.7')]);
-    expect(await acquireLease(w.ddb, w.tableName, 'someone-else')).toBe(true);
+    expect(await acquireLease(w.ddb, w.tableName, 'someone-else')).not.toBeNull();
     const before = cloud.waf.calls().length;
     const busy = await reconcile(w.reconcileDeps());
     expect(busy).toMatchObject({ busy: true, updates: 0 });
@@ -55,8 +59,8 @@ describe('reconciler lease', () => {
 describe('reconciler lease under retries', () => {
   it('lets its holder take it again, as an SDK retry after a lost reply does', async () => {
     const w = await newWorld(cloud);
-    expect(await acquireLease(w.ddb, w.tableName, 'a', 5)).toBe(true);
-    expect(await acquireLease(w.ddb, w.tableName, 'a', 6)).toBe(true);
-    expect(await acquireLease(w.ddb, w.tableName, 'b', 7)).toBe(false);
+    expect(await acquireLease(w.ddb, w.tableName, 'a', 5)).not.toBeNull();
+    expect(await acquireLease(w.ddb, w.tableName, 'a', 6)).not.toBeNull();
+    expect(await acquireLease(w.ddb, w.tableName, 'b', 7)).toBeNull();
   });
 });
