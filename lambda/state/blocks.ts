@@ -263,7 +263,9 @@ export async function recordEvent(
   ];
   if (fence === undefined) {
     await Promise.all(
-      keys.map((k) => ddb.send(new PutCommand({ TableName: table, Item: { ...k, ...attributes } }))),
+      keys.map((k) =>
+        ddb.send(new PutCommand({ TableName: table, Item: { ...k, ...attributes } })),
+      ),
     );
     return;
   }

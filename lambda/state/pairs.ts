@@ -80,7 +80,7 @@ export async function readPairState(
   );
   const item = res.Item;
   if (item === undefined) {
-    return { state: emptyPairState(), version: 0, unblockedBy: null, fence: 0 };
+    return { state: emptyPairState(), version: 0, unblockedBy: null };
   }
   return {
     state: {
@@ -91,7 +91,7 @@ export async function readPairState(
     },
     version: typeof item.v === 'number' ? item.v : 0,
     unblockedBy: typeof item.unblockedBy === 'string' ? item.unblockedBy : null,
-    fence: typeof item.fence === 'number' ? item.fence : 0,
+    ...(typeof item.fence === 'number' ? { fence: item.fence } : {}),
   };
 }
 
