@@ -229,10 +229,21 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   const bucket = options.bucket ?? config.logs.bucketName ?? 'edgeban-logs';
   const tableName = options.tableName ?? 'edgeban-state';
   const realtime = options.realtime ?? (config.realtime.distributionIds.length > 0 ? {} : false);
-  // WAF as AWS runs it: its API quotas, on the pipeline's clock.
+  // The reconciler paces its WAF calls by sleeping. On a simulated clock the
+  // sleeps move WAF time only: it runs ahead of the pipeline clock by them,
+  // so decisions keep their times. The emulator's quotas run on WAF time.
+  const simulated = clock instanceof SimulatedClock;
+  let wafAhead = 0;
+  const wafClock: Clock = simulated ? { now: () => clock.now() + wafAhead } : clock;
+  const reconcilerSleep = async (ms: number): Promise<void> => {
+    if (simulated) wafAhead += ms;
+    if (options.sleep) await options.sleep(ms);
+    else if (!simulated) await new Promise((r) => setTimeout(r, ms));
+  };
+  // WAF as AWS runs it: its API quotas.
   const cloud = await startLocalCloud({
     ...options.cloud,
-    waf: { clock, quotas: true, ...options.cloud?.waf },
+    waf: { clock: wafClock, quotas: true, ...options.cloud?.waf },
     buckets: [bucket],
     ...(realtime === false ? {} : { kinesis: { shards: realtime.shards ?? 1 } }),
   });
@@ -291,15 +302,6 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     });
     queues.push(ingestQueue, reconcilerQueue);
 
-    // The reconciler paces its WAF calls by sleeping: on a simulated clock
-    // a sleep moves the clock (the WAF emulator's quotas run on it too).
-    const simulated = clock instanceof SimulatedClock ? clock : null;
-    const reconcilerSleep = async (ms: number): Promise<void> => {
-      if (simulated !== null) simulated.advance(ms);
-      if (options.sleep) await options.sleep(ms);
-      else if (simulated === null) await new Promise((r) => setTimeout(r, ms));
-    };
-
     const reconcileNow = (trigger: ReconcileTrigger): Promise<ReconcileRun> => {
       const run = reconcileChain.then(async () => {
         const at = clock.now();
@@ -312,6 +314,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           config,
           guard,
           now: () => clock.now(),
+          wafNow: () => wafClock.now(),
           sleep: reconcilerSleep,
           ...(options.random ? { random: options.random } : {}),
           ...(logger ? { logger } : {}),

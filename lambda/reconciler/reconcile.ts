@@ -100,8 +100,15 @@ export interface ReconcileDeps {
   readonly ipSets: readonly IpSetRef[];
   readonly config: EdgebanConfig;
   readonly guard: Guard;
-  /** The pipeline clock, epoch milliseconds. Sleeping moves it. */
+  /** The pipeline clock, epoch milliseconds. */
   readonly now: () => number;
+  /**
+   * The clock WAF calls are paced on and the run's deadline runs on, epoch
+   * ms: `sleep` moves it. A simulated pipeline keeps its own clock for
+   * decisions and lets WAF time run ahead by the sleeps.
+   * @default now
+   */
+  readonly wafNow?: () => number;
   /** @default Math.random */
   readonly random?: () => number;
   /** @default - a timer */
@@ -290,12 +297,13 @@ class Run {
     const oldestRead = Math.min(...runs.map((r) => r.readAt), this.nowMs);
     this.deploys = await readDeploysSince(ddb, table, oldestRead + 1);
 
+    const wafNow = this.deps.wafNow ?? this.deps.now;
     this.writer = new WafWriter({
       waf: this.deps.waf,
-      now: this.deps.now,
+      now: wafNow,
       sleep: this.deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
       random: this.deps.random ?? Math.random,
-      deadline: this.nowMs + (this.deps.budgetMs ?? RUN_BUDGET_MS),
+      deadline: wafNow() + (this.deps.budgetMs ?? RUN_BUDGET_MS),
       lastWriteAt: this.lease.lastWriteAt,
       ...(this.deps.pacing ? { pacing: this.deps.pacing } : {}),
     });
