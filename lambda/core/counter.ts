@@ -111,6 +111,9 @@ export function grown<T extends Int32Array | Float64Array | Uint8Array>(
  * key is then the Map entry plus 20 bytes, not two JS arrays.
  */
 export class PairTable {
+  /** Key of each id. */
+  private readonly keys: string[] = [];
+  /** Ids of masked keys (CIDRs); a client's own address needs no lookup (see {@link fresh}). */
   private readonly ids = new Map<string, number>();
   private minute0 = new Int32Array(INITIAL_SLOTS);
   private count0 = new Float64Array(INITIAL_SLOTS);
@@ -119,19 +122,30 @@ export class PairTable {
 
   /** Keys held. */
   get size(): number {
-    return this.ids.size;
+    return this.keys.length;
   }
 
   /** The id of `key`, made on first use (ids count from 0 in first-use order). */
   id(key: string): number {
     const known = this.ids.get(key);
     if (known !== undefined) return known;
-    const id = this.ids.size;
+    const id = this.fresh(key);
+    this.ids.set(key, id);
+    return id;
+  }
+
+  /**
+   * A new id for a key the caller knows is new and will look up by itself:
+   * a client's own address at a full-length prefix, which the engine finds
+   * through the client. Saves a Map entry per client.
+   */
+  fresh(key: string): number {
+    const id = this.keys.length;
     if (id === this.minute0.length) {
       this.minute0 = grown(this.minute0, id * 2);
       this.count0 = grown(this.count0, id * 2);
     }
-    this.ids.set(key, id);
+    this.keys.push(key);
     this.series.push(undefined);
     return id;
   }
@@ -161,7 +175,9 @@ export class PairTable {
    */
   *entries(over = 0): Generator<[string, MinuteCounts]> {
     const count0 = this.count0;
-    for (const [key, id] of this.ids) {
+    const keys = this.keys;
+    for (let id = 0; id < keys.length; id++) {
+      const key = keys[id]!;
       const s = this.series[id];
       if (s !== undefined) {
         if (over === 0 || s.total() > over) yield [key, s.normalize()];

@@ -171,9 +171,20 @@ export class Engine {
 
   private linkKey(ip: string, client: number, r: number): number {
     const rule = this.rules[r]!;
-    const id = this.tables[r]!.id(maskKey(ip, rule.ipv4Prefix, rule.ipv6Prefix));
+    const key = maskKey(ip, rule.ipv4Prefix, rule.ipv6Prefix);
+    const table = this.tables[r]!;
+    // At a full-length prefix the key is the address itself: one client, one
+    // key, found through the client, so the table needs no lookup of its own.
+    const id = key === ip ? table.fresh(key) : table.id(key);
     this.keyOf[r]![client] = id + 1;
     return id;
+  }
+
+  /** The id of a client's own-address key in rule `r`'s table, made on first use. */
+  private keyOfClient(ip: string, r: number): number {
+    const client = this.clientIds.get(ip)!;
+    const id = this.keyOf[r]![client]! - 1;
+    return id >= 0 ? id : this.linkKey(ip, client, r);
   }
 
   /** The counts as plain data, for another engine to {@link absorb} (e.g. from a worker thread). */
@@ -218,7 +229,8 @@ export class Engine {
     state.rules.forEach((rule, r) => {
       const table = this.tables[r]!;
       rule.keys.forEach((key, i) => {
-        const id = table.id(key);
+        // A bare address key belongs to the client of that address (added above).
+        const id = key.includes('/') ? table.id(key) : this.keyOfClient(key, r);
         for (let j = rule.offsets[i]!; j < rule.offsets[i + 1]!; j++) {
           table.add(id, rule.minutes[j]!, rule.counts[j]!);
         }
