@@ -21,13 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { parseConfig } from '../lambda/core/config';
 import type { Decision } from '../lambda/core/types';
 import { buildCli } from '../scripts/build-cli.mjs';
-import {
-  type BenchFormat,
-  benchFile,
-  type GenerateOptions,
-  generateText,
-  knownAttackers,
-} from './generate';
+import { benchFile, type GenerateOptions, generateText, knownAttackers } from './generate';
 import { BENCH_CONFIG, checkDecisions, FLOOR_GUNZIP_CHUNK } from './measure';
 import {
   CLI_TARGETS,

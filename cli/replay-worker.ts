@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine } from '../lambda/core/engine';
-import { fileCounter } from './replay';
+import { fileCounter } from './file-counter';
 import type { FromWorker, ToWorker, WorkerSetup } from './replay-workers';
 
 const port = parentPort;

@@ -5,17 +5,20 @@
  * what one engine reading every file would, whatever file went to which
  * worker; the document is byte for byte that of one thread.
  *
- * Files go out one at a time, largest first, to whichever worker is idle.
- * Each worker reads its file itself (`createReadStream`), so no bytes cross
- * threads; only the counts do, once, as typed arrays.
+ * Files go out one at a time, largest first, to whichever thread is idle;
+ * this thread is one of them (so `--workers 2` starts one worker), scanning
+ * straight into the engine the others' counts are added to. Each thread
+ * reads its file itself (`createReadStream`), so no bytes cross threads;
+ * only the counts do, once, as typed arrays.
  */
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Engine, EngineState } from '../lambda/core/engine';
 import type { EdgebanConfig } from '../lambda/core/types';
+import type { CountedScan } from './file-counter';
 import type { TimeRange } from './inputs';
-import type { CountedScan } from './replay';
 
 /** What a worker is started with (`workerData`). */
 export interface WorkerSetup {
@@ -56,8 +59,15 @@ function startWorker(workerData: WorkerSetup): Worker {
   throw new Error('replay-worker.js is missing from the build: run npm run build:cli');
 }
 
+/** This thread's engine, and how it scans a file into it. */
+export interface Local {
+  readonly engine: Engine;
+  readonly counter: (input: Readable) => Promise<CountedScan>;
+}
+
 /**
- * Scans `files` on `workers` threads and adds their counts to `engine`.
+ * Scans `files` on `workers` threads, this one included, and adds the
+ * other threads' counts to `local.engine`.
  * @param onFile called as files complete, with how many are done and the lines so far
  * @returns each file's scan, in input order
  */
@@ -66,7 +76,7 @@ export async function scanInWorkers(
   config: EdgebanConfig,
   range: TimeRange | null,
   workers: number,
-  engine: Engine,
+  local: Local,
   onFile?: (done: number, lines: number, bytes: number) => void,
 ): Promise<CountedScan[]> {
   const order = files.map((_, i) => i).sort((a, b) => files[b]!.size - files[a]!.size || a - b);
@@ -76,6 +86,18 @@ export async function scanInWorkers(
   let done = 0;
   let lines = 0;
   const threads: Worker[] = [];
+  const complete = (index: number, counted: CountedScan) => {
+    results[index] = counted;
+    done++;
+    lines += counted.scan.lines;
+    onFile?.(done, lines, files[index]!.size);
+  };
+  const here = async () => {
+    for (let i = order[next++]; i !== undefined; i = order[next++]) {
+      const path = files[i]!.name;
+      complete(i, await local.counter(createReadStream(path, { highWaterMark: 256 * 1024 })));
+    }
+  };
   const run = (worker: Worker) =>
     new Promise<EngineState>((resolve, reject) => {
       const feed = () => {
@@ -91,10 +113,7 @@ export async function scanInWorkers(
           resolve(msg.state);
           return;
         }
-        results[msg.index] = msg.counted;
-        done++;
-        lines += msg.counted.scan.lines;
-        onFile?.(done, lines, files[msg.index]!.size);
+        complete(msg.index, msg.counted);
         feed();
       });
       worker.on('error', reject);
@@ -104,14 +123,13 @@ export async function scanInWorkers(
       feed();
     });
   try {
-    const states = await Promise.all(
-      Array.from({ length: workers }, () => {
-        const worker = startWorker(setup);
-        threads.push(worker);
-        return run(worker);
-      }),
-    );
-    for (const state of states) engine.absorb(state);
+    const others = Array.from({ length: workers - 1 }, () => {
+      const worker = startWorker(setup);
+      threads.push(worker);
+      return run(worker);
+    });
+    const [, ...states] = await Promise.all([here(), ...others]);
+    for (const state of states) local.engine.absorb(state);
     return results;
   } finally {
     for (const t of threads) void t.terminate();

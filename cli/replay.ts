@@ -3,13 +3,12 @@
  * of DESIGN.md section 4.
  */
 import { availableParallelism } from 'node:os';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { Engine } from '../lambda/core/engine';
 import { formatSeconds } from '../lambda/core/formats/time';
-import { fieldNeeds } from '../lambda/core/rules';
-import { scanStream } from '../lambda/core/scan';
-import type { Decision, EdgebanConfig, FileScan, ParsedRequest } from '../lambda/core/types';
+import type { Decision, EdgebanConfig, FileScan } from '../lambda/core/types';
 import { isUnreachable, oneLine, UnreachableError } from './errors';
+import { fileCounter } from './file-counter';
 import { DEFAULT_CONCURRENCY, isBounded, type Source, type TimeRange } from './inputs';
 import { Prefetcher } from './prefetch';
 import { scanInWorkers } from './replay-workers';
@@ -145,54 +144,6 @@ function workerCount(sources: readonly Source[], asked: number | undefined): num
   );
 }
 
-/** One file's scan, with the requests the range left out. */
-export interface CountedScan {
-  readonly scan: FileScan;
-  readonly outside: number;
-}
-
-/**
- * Scans inputs into `engine`, counting only requests in `range` (when
- * bounded). Shared by this thread and the replay workers.
- */
-export function fileCounter(
-  engine: Engine,
-  config: EdgebanConfig,
-  range: TimeRange | null,
-  onLines?: (seen: number) => void,
-): (input: Readable) => Promise<CountedScan> {
-  const needs = fieldNeeds(config.rules);
-  const since = range?.since ?? null;
-  const until = range?.until ?? null;
-  let outside = 0;
-  const count = (req: ParsedRequest): void => {
-    const ms = req.minute * 60_000;
-    if ((since !== null && ms < since) || (until !== null && ms >= until)) outside++;
-    else engine.count(req);
-  };
-  const plain = range === null ? (req: ParsedRequest) => engine.count(req) : count;
-  // With a progress bar, report lines while a large object is read, not only after it.
-  let seen = 0;
-  const countShown = (req: ParsedRequest): void => {
-    plain(req);
-    if ((++seen & 8191) === 0) onLines?.(seen);
-  };
-  return async (input) => {
-    seen = 0;
-    const before = outside;
-    const scan =
-      onLines !== undefined
-        ? await scanStream(input, { needs }, countShown)
-        : range === null
-          ? await engine.scan(input)
-          : await scanStream(input, { needs }, count);
-    // Out-of-range requests are left out as if their lines were not there.
-    scan.lines -= outside - before;
-    scan.requests -= outside - before;
-    return { scan, outside: outside - before };
-  };
-}
-
 /**
  * Replays sources through a fresh engine in input order, downloading remote
  * objects ahead with bounded concurrency, and builds the contract document.
@@ -239,7 +190,7 @@ export async function runReplay(
         config,
         range,
         workers,
-        engine,
+        { engine, counter: fileCounter(engine, config, range) },
         (done, lines, bytes) => {
           progress?.bytes(bytes);
           progress?.file(done, lines);

@@ -165,7 +165,8 @@ describe('Engine', () => {
     const hits: Hit[] = [];
     for (let i = 0; i < 5000; i++) {
       const c = (i * 7919) % 2600;
-      const ip = c % 10 === 0 ? `2001:db8:${c + 100}::${1 + (i % 3)}` : `198.${(c >> 8) & 255}.${c & 255}.9`;
+      const ip =
+        c % 10 === 0 ? `2001:db8:${c + 100}::${1 + (i % 3)}` : `198.${(c >> 8) & 255}.${c & 255}.9`;
       const minute = (i * 31) % 40;
       hits.push({
         ip,
