@@ -5,6 +5,7 @@
  * commands change the state table and let the pipeline's reconciler bring
  * WAF there; nothing here edits an IP set.
  */
+import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -17,6 +18,7 @@ import { guardFor } from '../lambda/core/guard';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { type IpSetRef, type ReconcileResult, reconcile } from '../lambda/reconciler/reconcile';
 import { OUTPUTS } from '../lambda/shared/contract';
+import { uniqueTrigger } from '../lambda/shared/reconcile-trigger';
 import { type ReconcileStatus, readReconcileStatus } from '../lambda/state/blocks';
 import type { OperatorDeps } from '../lambda/state/operator';
 import { localClients } from '../local/cloud';
@@ -287,9 +289,10 @@ async function callerArn(env: NodeJS.ProcessEnv): Promise<string> {
 const NUDGE_WAIT_MS = 30_000;
 
 /**
- * The deployed reconciler is the only writer to WAF (reserved concurrency 1):
- * rather than write from here, send it the same message ingest sends, and
- * wait until a run that started after the change has finished.
+ * The deployed reconciler is the only writer to WAF (one run at a time,
+ * from one FIFO message group): rather than write from here, put a
+ * wake-up in that group, and wait until a run that started after the
+ * change has finished.
  */
 async function nudge(
   deps: OperatorDeps,
@@ -306,7 +309,7 @@ async function nudge(
     await sqs.send(
       new SendMessageCommand({
         QueueUrl: queueUrl,
-        MessageBody: JSON.stringify({ source: 'cli', at: new Date(changedAt).toISOString() }),
+        ...uniqueTrigger('cli', changedAt, randomUUID()),
       }),
     );
   } catch (err) {

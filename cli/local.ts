@@ -277,6 +277,8 @@ async function serveCommand(opts: LocalOptions, io: Io, hooks: LocalHooks): Prom
   const { config, raw, source } = localConfig(opts.config);
   const clock = realClock;
   const pipeline = await startPipeline({
+    // Ingest's reconciler messages coalesce as in AWS, in one-second buckets.
+    reconcileCoalesceMs: 1000,
     ...hooks.pipeline,
     config,
     clock,

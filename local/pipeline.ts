@@ -4,9 +4,11 @@
  * queue (the S3 event notification JSON as the message body), the ingest
  * handler consumes it in batches and nudges a reconciler queue when blocks
  * change, and the reconciler runs on each nudge and on a schedule, one at
- * a time (reserved concurrency 1). The handler modules are the Lambda's;
- * only the endpoints and the clock differ.
+ * a time (the reconciler queue is FIFO with one message group, and ingest's
+ * nudges are deduplicated per time bucket, as in AWS). The handler modules
+ * are the Lambda's; only the endpoints and the clock differ.
  */
+import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
@@ -18,6 +20,11 @@ import type { Decision, EdgebanConfig } from '../lambda/core/types';
 import { decodeEventKey, handleIngestBatch } from '../lambda/ingest/ingest';
 import { handleRealtimeBatch } from '../lambda/realtime/consume';
 import { type IpSetRef, type ReconcileResult, reconcile } from '../lambda/reconciler/reconcile';
+import {
+  coalescedTrigger,
+  type ReconcileTriggerSource,
+  uniqueTrigger,
+} from '../lambda/shared/reconcile-trigger';
 import { ledgerKey, pairKey } from '../lambda/shared/schema';
 import { ensureTable } from '../lambda/state/table';
 import { type Clock, SimulatedClock } from './clock';
@@ -101,6 +108,14 @@ export interface PipelineOptions {
    * @default - on when `config.realtime.distributionIds` is not empty
    */
   readonly realtime?: RealtimeOptions | false;
+  /**
+   * Coalescing of ingest's reconciler messages, as the deployed queue does
+   * it (lambda/shared/reconcile-trigger.ts): their deduplication ids are
+   * buckets of this width on the pipeline clock, and the queue delays every
+   * message this many real milliseconds.
+   * @default 0 - no coalescing: each message its own deduplication id, no delay
+   */
+  readonly reconcileCoalesceMs?: number;
 }
 
 /** The local real-time source. */
@@ -287,8 +302,12 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     const logger = options.logger;
     const runs: ReconcileRun[] = [];
 
+    const coalesceMs = options.reconcileCoalesceMs ?? 0;
     const reconcilerQueue = new LocalQueue({
-      name: 'edgeban-reconcile',
+      name: 'edgeban-reconcile.fifo',
+      fifo: true,
+      contentBasedDeduplication: true,
+      deliveryDelayMs: coalesceMs,
       visibilityTimeoutMs: options.visibilityTimeoutMs ?? 200,
       maxReceiveCount: options.maxReceiveCount ?? 5,
       clock,
@@ -340,8 +359,16 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     };
 
     // As the Lambdas do: one reconciler message per batch that changed blocks.
-    const nudge = (source: string): void => {
-      reconcilerQueue.send(JSON.stringify({ source, at: new Date(clock.now()).toISOString() }));
+    // As the Lambdas: one message in the reconciler's FIFO group, coalesced per bucket.
+    const nudge = (source: ReconcileTriggerSource): void => {
+      const m =
+        coalesceMs > 0
+          ? coalescedTrigger(source, clock.now(), coalesceMs)
+          : uniqueTrigger(source, clock.now(), randomUUID());
+      reconcilerQueue.send(m.MessageBody, {
+        groupId: m.MessageGroupId,
+        deduplicationId: m.MessageDeduplicationId,
+      });
     };
 
     ingestQueue.subscribe(

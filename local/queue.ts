@@ -6,6 +6,14 @@
  * messages after a visibility timeout, a dead-letter list after
  * `maxReceiveCount` receives, and at-least-once delivery (optional
  * duplicates, for tests).
+ *
+ * A FIFO queue (`fifo: true`, a name ending in `.fifo`) plays what the
+ * reconciler's queue relies on: messages of one group are delivered one
+ * batch at a time and in order (a failed message comes back at the head of
+ * its group, which waits for it), a message whose deduplication id was
+ * sent within the deduplication interval is accepted but not delivered,
+ * and a queue-level delivery delay (FIFO queues have no per-message delay).
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-key-terms.html
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
@@ -43,6 +51,36 @@ export interface LocalQueueOptions {
   readonly clock?: Clock;
   /** @default 'us-east-1' */
   readonly region?: string;
+  /**
+   * A FIFO queue: `send` takes a message group and a deduplication id.
+   * @default false
+   */
+  readonly fifo?: boolean;
+  /**
+   * FIFO only: deduplication ids are the SHA-256 of the body when a send
+   * gives none, as SQS's `ContentBasedDeduplication`.
+   * @default false
+   */
+  readonly contentBasedDeduplication?: boolean;
+  /**
+   * FIFO only: how long a deduplication id is remembered, on the queue's clock.
+   * @default 300000 (SQS's 5 minutes)
+   */
+  readonly deduplicationIntervalMs?: number;
+  /**
+   * Every message stays invisible this long after `send`, in real
+   * milliseconds (SQS `DelaySeconds` on the queue).
+   * @default 0
+   */
+  readonly deliveryDelayMs?: number;
+}
+
+/** What a FIFO `send` carries besides the body. */
+export interface SendOptions {
+  /** FIFO: the message group (required). */
+  readonly groupId?: string;
+  /** FIFO: the deduplication id (required unless content-based deduplication). */
+  readonly deduplicationId?: string;
 }
 
 /** Options of {@link LocalQueue.subscribe}, as an event source mapping sets them. */
@@ -65,6 +103,11 @@ export interface ConsumerOptions {
 export interface QueuedMessage {
   readonly messageId: string;
   readonly body: string;
+  /** Order of `send`: FIFO groups deliver by it. */
+  readonly sequence: number;
+  /** FIFO: the message group and deduplication id. */
+  readonly groupId?: string;
+  readonly deduplicationId?: string;
   /** Epoch ms of `send`, on the queue's clock. */
   readonly sentAt: number;
   /** Deliveries so far (of this copy). */
@@ -87,6 +130,8 @@ export interface QueueStats {
   readonly redelivered: number;
   /** Messages moved to the dead-letter list. */
   readonly deadLettered: number;
+  /** FIFO sends accepted but not delivered: their deduplication id was seen within the interval. */
+  readonly deduplicated: number;
 }
 
 /** Base error of this module. */
@@ -119,6 +164,15 @@ export class LocalQueue {
   private readonly maxReceiveCount: number;
   private readonly duplicates: number;
   private readonly clock: Clock;
+  private readonly fifo: boolean;
+  private readonly contentBasedDeduplication: boolean;
+  private readonly deduplicationIntervalMs: number;
+  private readonly deliveryDelayMs: number;
+  /** FIFO: deduplication id → the message it named and when it was sent (queue clock). */
+  private readonly deduplication = new Map<string, { messageId: string; at: number }>();
+  /** FIFO: groups with a message in flight or waiting to be redelivered. */
+  private readonly busyGroups = new Map<string, number>();
+  private sequence = 0;
   private readonly ready: QueuedMessage[] = [];
   private readonly inFlight = new Set<QueuedMessage>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -137,14 +191,36 @@ export class LocalQueue {
     failed: 0,
     redelivered: 0,
     deadLettered: 0,
+    deduplicated: 0,
   };
 
   constructor(options: LocalQueueOptions) {
     const visibility = options.visibilityTimeoutMs ?? 30_000;
     const maxReceive = options.maxReceiveCount ?? 5;
     const duplicates = options.duplicates ?? 0;
-    if (!/^[A-Za-z0-9_-]{1,80}$/.test(options.name)) {
+    const fifo = options.fifo ?? false;
+    const interval = options.deduplicationIntervalMs ?? 300_000;
+    const delay = options.deliveryDelayMs ?? 0;
+    const base = fifo ? options.name.replace(/\.fifo$/, '') : options.name;
+    if (fifo && !options.name.endsWith('.fifo')) {
+      throw new QueueError(`a FIFO queue name must end in .fifo, got ${options.name}`);
+    }
+    if (!/^[A-Za-z0-9_-]{1,75}$/.test(base) || options.name.length > 80) {
       throw new QueueError(`queue name must be 1 to 80 of [A-Za-z0-9_-], got ${options.name}`);
+    }
+    if (fifo && duplicates > 0) {
+      throw new QueueError(
+        `a FIFO queue delivers each message once: duplicates must be 0, got ${duplicates}`,
+      );
+    }
+    if (!fifo && options.contentBasedDeduplication !== undefined) {
+      throw new QueueError('contentBasedDeduplication is for FIFO queues only');
+    }
+    if (!Number.isFinite(interval) || interval < 0) {
+      throw new QueueError(`deduplicationIntervalMs must be >= 0, got ${interval}`);
+    }
+    if (!Number.isFinite(delay) || delay < 0) {
+      throw new QueueError(`deliveryDelayMs must be >= 0, got ${delay}`);
     }
     if (!Number.isFinite(visibility) || visibility < 0) {
       throw new QueueError(`visibilityTimeoutMs must be >= 0, got ${visibility}`);
@@ -161,22 +237,100 @@ export class LocalQueue {
     this.maxReceiveCount = maxReceive;
     this.duplicates = duplicates;
     this.clock = options.clock ?? realClock;
+    this.fifo = fifo;
+    this.contentBasedDeduplication = options.contentBasedDeduplication ?? false;
+    this.deduplicationIntervalMs = interval;
+    this.deliveryDelayMs = delay;
   }
 
   /**
-   * Enqueues a message (and its duplicates, when configured).
-   * @returns the message id
+   * Enqueues a message (and its duplicates, when configured). On a FIFO
+   * queue a deduplication id seen within the interval is accepted and not
+   * delivered, as SQS does.
+   * @returns the message id (on a deduplicated send, the first message's)
+   * @throws QueueError when the queue is stopped, or FIFO fields are missing or misplaced
    */
-  send(body: string): string {
+  send(body: string, options: SendOptions = {}): string {
     if (this.stopped) throw new QueueError('queue is stopped');
-    const messageId = randomUUID();
+    const fifo = this.fifoFields(body, options);
     const sentAt = this.clock.now();
+    if (fifo !== undefined) {
+      for (const [id, seen] of this.deduplication) {
+        if (sentAt - seen.at >= this.deduplicationIntervalMs) this.deduplication.delete(id);
+      }
+      const seen = this.deduplication.get(fifo.deduplicationId);
+      if (seen !== undefined) {
+        this.counters.deduplicated++;
+        return seen.messageId;
+      }
+    }
+    const messageId = randomUUID();
+    if (fifo !== undefined) this.deduplication.set(fifo.deduplicationId, { messageId, at: sentAt });
     this.counters.sent++;
     for (let i = 0; i <= this.duplicates; i++) {
-      this.ready.push({ messageId, body, sentAt, receiveCount: 0, firstReceiveAt: null });
+      const m: QueuedMessage = {
+        messageId,
+        body,
+        sequence: ++this.sequence,
+        ...fifo,
+        sentAt,
+        receiveCount: 0,
+        firstReceiveAt: null,
+      };
+      if (this.deliveryDelayMs === 0) this.enqueue(m);
+      else this.later(this.deliveryDelayMs, () => this.enqueue(m));
     }
     this.schedulePump();
     return messageId;
+  }
+
+  /** Checks the FIFO fields of a send and fills in a content-based deduplication id. */
+  private fifoFields(
+    body: string,
+    options: SendOptions,
+  ): { groupId: string; deduplicationId: string } | undefined {
+    if (!this.fifo) {
+      if (options.groupId !== undefined || options.deduplicationId !== undefined) {
+        throw new QueueError('groupId and deduplicationId are for FIFO queues only');
+      }
+      return undefined;
+    }
+    const { groupId } = options;
+    if (groupId === undefined || !/^[\x21-\x7e]{1,128}$/.test(groupId)) {
+      throw new QueueError(
+        `a FIFO send needs a groupId of 1 to 128 printable characters, got ${groupId}`,
+      );
+    }
+    let deduplicationId = options.deduplicationId;
+    if (deduplicationId === undefined && this.contentBasedDeduplication) {
+      deduplicationId = createHash('sha256').update(body).digest('hex');
+    }
+    if (deduplicationId === undefined || !/^[\x21-\x7e]{1,128}$/.test(deduplicationId)) {
+      throw new QueueError(
+        `a FIFO send needs a deduplicationId of 1 to 128 printable characters (or content-based deduplication), got ${deduplicationId}`,
+      );
+    }
+    return { groupId, deduplicationId };
+  }
+
+  /** Puts a message among the ready ones: at the end, or on a FIFO queue back in send order. */
+  private enqueue(m: QueuedMessage): void {
+    let i = this.ready.length;
+    // A standard queue redelivers after later messages; a FIFO group keeps its order.
+    while (this.fifo && i > 0 && this.ready[i - 1]!.sequence > m.sequence) i--;
+    this.ready.splice(i, 0, m);
+    this.schedulePump();
+    this.checkIdle();
+  }
+
+  /** Runs `fn` after `ms` real milliseconds, counted in `depth` until then. */
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.stopped) return;
+      fn();
+    }, ms);
+    this.timers.add(timer);
   }
 
   /**
@@ -252,7 +406,7 @@ export class LocalQueue {
       // A batch never holds two copies of one message: item failures name messages by id.
       for (let i = 0; i < this.ready.length && batch.length < this.consumer.batchSize; ) {
         const m = this.ready[i]!;
-        if (ids.has(m.messageId)) {
+        if (ids.has(m.messageId) || this.groupBusy(m, batch)) {
           i++;
           continue;
         }
@@ -260,9 +414,30 @@ export class LocalQueue {
         batch.push(m);
         this.ready.splice(i, 1);
       }
+      if (batch.length === 0) break;
+      for (const m of batch) this.holdGroup(m, 1);
       this.running++;
       void this.invoke(handler, batch);
     }
+  }
+
+  /**
+   * FIFO: whether `m` must wait: its group has a message in flight or
+   * waiting to be redelivered, or an earlier message of its group is not in
+   * this batch (order within a group).
+   */
+  private groupBusy(m: QueuedMessage, batch: readonly QueuedMessage[]): boolean {
+    if (m.groupId === undefined) return false;
+    if ((this.busyGroups.get(m.groupId) ?? 0) > 0) return true;
+    const first = this.ready.find((x) => x.groupId === m.groupId);
+    return first !== m && !batch.includes(first!);
+  }
+
+  private holdGroup(m: QueuedMessage, delta: number): void {
+    if (m.groupId === undefined) return;
+    const n = (this.busyGroups.get(m.groupId) ?? 0) + delta;
+    if (n <= 0) this.busyGroups.delete(m.groupId);
+    else this.busyGroups.set(m.groupId, n);
   }
 
   private record(m: QueuedMessage, now: number): SQSRecord {
@@ -277,6 +452,13 @@ export class LocalQueue {
         SentTimestamp: String(m.sentAt),
         SenderId: LOCAL_ACCOUNT_ID,
         ApproximateFirstReceiveTimestamp: String(m.firstReceiveAt ?? now),
+        ...(m.groupId === undefined
+          ? {}
+          : {
+              MessageGroupId: m.groupId,
+              MessageDeduplicationId: m.deduplicationId,
+              SequenceNumber: String(m.sequence).padStart(20, '0'),
+            }),
       },
       messageAttributes: {},
       md5OfBody: md5(m.body),
@@ -307,6 +489,7 @@ export class LocalQueue {
     for (const m of batch) {
       this.inFlight.delete(m);
       if (failed.has(m.messageId)) this.fail(m);
+      else this.holdGroup(m, -1);
     }
     this.running--;
     this.schedulePump();
@@ -315,21 +498,22 @@ export class LocalQueue {
 
   private fail(m: QueuedMessage): void {
     this.counters.failed++;
-    if (this.stopped) return;
+    if (this.stopped) {
+      this.holdGroup(m, -1);
+      return;
+    }
     if (m.receiveCount >= this.maxReceiveCount) {
+      this.holdGroup(m, -1);
       this.dead.push(m);
       this.counters.deadLettered++;
       return;
     }
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.stopped) return;
+    // A FIFO group waits for its failed message: it stays held until redelivery.
+    this.later(this.visibilityTimeoutMs, () => {
       this.counters.redelivered++;
-      this.ready.push(m);
-      this.schedulePump();
-      this.checkIdle();
-    }, this.visibilityTimeoutMs);
-    this.timers.add(timer);
+      this.holdGroup(m, -1);
+      this.enqueue(m);
+    });
   }
 
   private checkIdle(): void {

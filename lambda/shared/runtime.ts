@@ -10,6 +10,7 @@ import { Guard } from '../core/guard';
 import type { EdgebanConfig } from '../core/types';
 import { type CloudFrontRangeSet, CloudFrontRanges } from '../state/ranges';
 import { ENV } from './contract';
+import { coalescedTrigger, type ReconcileTriggerSource } from './reconcile-trigger';
 
 /** The value of an environment variable. @throws Error naming it when unset or empty */
 export function requireEnv(name: string): string {
@@ -52,22 +53,20 @@ export function guardSource(
 }
 
 /**
- * Wakes the reconciler: one message on its queue. Never throws: the
+ * Wakes the reconciler: one message in its FIFO queue's one group,
+ * coalesced per time bucket (reconcile-trigger.ts). Never throws: the
  * reconciler also runs every minute, so a lost message only delays it.
  * @param source who asks (`ingest`, `realtime`), for the reconciler's log
  */
 export async function wakeReconciler(
   sqs: SQSClient,
   queueUrl: string,
-  source: string,
+  source: ReconcileTriggerSource,
   onError: (err: unknown) => void,
 ): Promise<void> {
   try {
     await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: JSON.stringify({ source, at: new Date().toISOString() }),
-      }),
+      new SendMessageCommand({ QueueUrl: queueUrl, ...coalescedTrigger(source, Date.now()) }),
     );
   } catch (err) {
     onError(err);

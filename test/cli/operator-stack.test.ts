@@ -17,6 +17,7 @@ import { parseConfig } from '../../lambda/core/config';
 import { guardFor } from '../../lambda/core/guard';
 import { type IpSetRef, reconcile } from '../../lambda/reconciler/reconcile';
 import { OUTPUTS } from '../../lambda/shared/contract';
+import { RECONCILE_TRIGGER } from '../../lambda/shared/reconcile-trigger';
 import { ensureTable } from '../../lambda/state/table';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
 
@@ -35,6 +36,8 @@ interface Stack {
   readonly ipSets: IpSetRef[];
   /** Bodies of the messages the CLI sent the reconciler queue. */
   readonly nudges: string[];
+  /** Each nudge's FIFO message group and deduplication id. */
+  readonly nudgeIds: { group?: string; deduplication?: string }[];
 }
 
 /** A deployed stack as the CLI sees it: outputs, a table, IP sets and a reconciler behind a queue. */
@@ -80,8 +83,10 @@ async function deploy(outputs: { queue?: boolean; config?: boolean } = {}): Prom
     marshallOptions: { removeUndefinedValues: true },
   });
   const nudges: string[] = [];
+  const nudgeIds: { group?: string; deduplication?: string }[] = [];
   sqs.on(SendMessageCommand, { QueueUrl: QUEUE }).callsFake(async (input) => {
     nudges.push(String(input.MessageBody));
+    nudgeIds.push({ group: input.MessageGroupId, deduplication: input.MessageDeduplicationId });
     // The Lambda picks the message up a moment later.
     setTimeout(() => {
       void reconcile({
@@ -96,7 +101,7 @@ async function deploy(outputs: { queue?: boolean; config?: boolean } = {}): Prom
     }, 100);
     return { MessageId: randomUUID() };
   });
-  return { tableName, ipSets, nudges };
+  return { tableName, ipSets, nudges, nudgeIds };
 }
 
 function wafAddresses(s: Stack): string[] {
@@ -150,6 +155,11 @@ describe('edgeban operator commands --stack', () => {
     expect(wafAddresses(stack)).toEqual(['198.51.100.7/32']);
     expect(stack.nudges).toHaveLength(1);
     expect(JSON.parse(stack.nudges[0]!)).toMatchObject({ source: 'cli' });
+    // The reconciler's one FIFO group, never deduplicated against ingest's wake-ups.
+    expect(stack.nudgeIds[0]).toEqual({
+      group: RECONCILE_TRIGGER.groupId,
+      deduplication: expect.stringMatching(/^cli-[0-9a-f-]{36}$/),
+    });
 
     const list = await edgeban(['list', '--json', '--stack', 'edgeban']);
     expect(JSON.parse(list.out).blocks).toMatchObject([
