@@ -10,7 +10,7 @@ import {
 } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { EventField, Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import {
   AccountPrincipal,
   type IPrincipal,
@@ -36,6 +36,7 @@ import { parseConfig } from '../lambda/core/config';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { EVENTBRIDGE_SOURCE } from '../lambda/ingest/keys';
 import { ENV, TABLE } from '../lambda/shared/contract';
+import { RECONCILE_TRIGGER } from '../lambda/shared/reconcile-trigger';
 import { AttachProvider } from './attach-provider';
 import { ConsoleWidget } from './console-widget';
 import { DeployRecord } from './deploy-record';
@@ -115,8 +116,19 @@ export const SIZING = {
 /** SQS redelivers a message only after this many ingest timeouts (AWS guidance: 6). */
 export const VISIBILITY_TIMEOUTS = 6;
 
+/**
+ * The reconciler queue's visibility timeout, in reconciler timeouts. Its
+ * one FIFO message group waits out a failed run's message for this long
+ * (the next run must not be far off), and Lambda needs at least one
+ * function timeout.
+ */
+export const RECONCILER_VISIBILITY_TIMEOUTS = 2;
+
 /** Objects per ingest invocation: the handler's default of 4 objects at a time, one round. */
 export const INGEST_BATCH_SIZE = 4;
+
+/** Wake-ups per reconciler invocation: whatever waits in the group, as one run. */
+export const RECONCILER_BATCH_SIZE = 10;
 
 /** Deliveries before a message goes to its dead-letter queue. */
 export const MAX_RECEIVE_COUNT = 5;
@@ -154,9 +166,15 @@ export class EdgeBan extends Construct {
   /** The queue S3 object events arrive on. */
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
-  /** Wakes the reconciler when ingest changed blocks. */
+  /**
+   * Every reconciler run starts from a message here (ingest, the schedule,
+   * the CLI): a FIFO queue with one message group, so runs happen one at
+   * a time.
+   */
   readonly reconcilerQueue: Queue;
   readonly reconcilerDeadLetterQueue: Queue;
+  /** Schedule events EventBridge could not put on the reconciler queue (a standard queue). */
+  readonly scheduleDeadLetterQueue: Queue;
   readonly table: Table;
   readonly ingest: EdgebanFunction;
   readonly reconciler: EdgebanFunction;
@@ -200,12 +218,21 @@ export class EdgeBan extends Construct {
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
-    this.reconcilerDeadLetterQueue = deadLetterQueue(this, 'ReconcilerDeadLetterQueue');
+    // One writer at a time by design: every run starts from a message of
+    // this FIFO queue's one group, which Lambda delivers one batch at a time.
+    this.reconcilerDeadLetterQueue = deadLetterQueue(this, 'ReconcilerDeadLetterQueue', true);
     this.reconcilerQueue = new Queue(this, 'ReconcilerQueue', {
+      fifo: true,
+      // EventBridge can target a FIFO queue only with content-based
+      // deduplication; ingest's coalescing ids override it
+      // (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html).
+      contentBasedDeduplication: true,
+      // The coalescing delay (lambda/shared/reconcile-trigger.ts).
+      deliveryDelay: Duration.seconds(RECONCILE_TRIGGER.coalesceSeconds),
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(
-        SIZING.reconcilerTimeout.toSeconds() * VISIBILITY_TIMEOUTS,
+        SIZING.reconcilerTimeout.toSeconds() * RECONCILER_VISIBILITY_TIMEOUTS,
       ),
       // A wake-up older than this is moot: the schedule has run many times since.
       retentionPeriod: Duration.hours(1),
@@ -213,6 +240,14 @@ export class EdgeBan extends Construct {
         queue: this.reconcilerDeadLetterQueue,
         maxReceiveCount: MAX_RECEIVE_COUNT,
       },
+    });
+    // EventBridge dead-letter queues must be standard queues
+    // (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+    this.scheduleDeadLetterQueue = deadLetterQueue(this, 'ScheduleDeadLetterQueue');
+    Validations.of(this.scheduleDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "this is the minute schedule target's dead-letter queue (EventBridge names it in the rule, not in a redrive policy); an alarm fires on its depth",
     });
     this.routeObjectEvents(prefix);
 
@@ -259,8 +294,6 @@ export class EdgeBan extends Construct {
       description: 'edgeban: keeps the WAF IP sets equal to the active blocks',
       memorySize: SIZING.reconcilerMemoryMb,
       timeout: SIZING.reconcilerTimeout,
-      // The single writer to WAF.
-      reservedConcurrentExecutions: 1,
       environment,
       logRetention: retention,
     });
@@ -272,20 +305,21 @@ export class EdgeBan extends Construct {
         reportBatchItemFailures: true,
       }),
     );
+    // Batching windows do not apply to FIFO sources; the queue's delay and
+    // deduplication coalesce instead (lambda/shared/reconcile-trigger.ts).
     this.reconciler.function.addEventSource(
-      new SqsEventSource(this.reconcilerQueue, {
-        batchSize: 10,
-        // The least SQS pollers allow; with reserved concurrency 1 fewer
-        // throttled deliveries count toward the dead-letter queue.
-        maxConcurrency: 2,
-      }),
+      new SqsEventSource(this.reconcilerQueue, { batchSize: RECONCILER_BATCH_SIZE }),
     );
     new Rule(this, 'ReconcileSchedule', {
       description: 'edgeban: runs the reconciler every minute (expiries, console edits)',
       schedule: Schedule.rate(Duration.minutes(1)),
     }).addTarget(
-      new LambdaFunction(this.reconciler.function, {
-        deadLetterQueue: this.reconcilerDeadLetterQueue,
+      new SqsQueue(this.reconcilerQueue, {
+        messageGroupId: RECONCILE_TRIGGER.groupId,
+        // One body per minute: content-based deduplication drops only
+        // EventBridge's own retries of the same tick.
+        message: RuleTargetInput.fromObject({ source: 'schedule', at: EventField.time }),
+        deadLetterQueue: this.scheduleDeadLetterQueue,
         // A late run is superseded by the next one.
         maxEventAge: Duration.minutes(2),
         retryAttempts: 2,
@@ -313,6 +347,7 @@ export class EdgeBan extends Construct {
       deadLetterQueues: {
         Ingest: this.deadLetterQueue,
         Reconciler: this.reconcilerDeadLetterQueue,
+        Schedule: this.scheduleDeadLetterQueue,
       },
       ipSets: this.waf.ipSets,
       lagSeconds: config.alarms.lagSeconds,
@@ -434,7 +469,11 @@ export class EdgeBan extends Construct {
       reason:
         'log objects are named by the AWS service that writes them; the grant is GetObject under the configured prefix of this bucket only',
     });
-    for (const q of [this.deadLetterQueue, this.reconcilerDeadLetterQueue]) {
+    for (const q of [
+      this.deadLetterQueue,
+      this.reconcilerDeadLetterQueue,
+      this.scheduleDeadLetterQueue,
+    ]) {
       Validations.of(q).acknowledge({
         id: 'Serverless-SQSRedrivePolicy',
         reason:
@@ -449,7 +488,7 @@ export class EdgeBan extends Construct {
     Validations.of(this.reconciler.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason:
-        "scheduled events that fail go to the schedule target's dead-letter queue; SQS wake-ups to the queue's; each run is superseded by the next minute's",
+        "invoked only by the SQS event source mapping of its FIFO queue; failed messages go to the queue's dead-letter queue by its redrive policy",
     });
     for (const fn of [this.ingest.function, this.reconciler.function]) {
       for (const mapping of fn.node.findAll().filter((c) => c.node.id === 'Resource')) {
@@ -588,8 +627,10 @@ function elbLogDeliveryPrincipal(stack: Stack): IPrincipal {
     : new AccountPrincipal(account);
 }
 
-function deadLetterQueue(scope: Construct, id: string): Queue {
+function deadLetterQueue(scope: Construct, id: string, fifo = false): Queue {
   return new Queue(scope, id, {
+    // The dead-letter queue of a FIFO queue must be FIFO too.
+    ...(fifo ? { fifo: true } : {}),
     encryption: QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
     retentionPeriod: Duration.days(14),

@@ -15,8 +15,6 @@ export interface EdgebanFunctionProps {
   readonly timeout: Duration;
   /** @default - none */
   readonly environment?: Readonly<Record<string, string>>;
-  /** @default - no reserved concurrency */
-  readonly reservedConcurrentExecutions?: number;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
 }
@@ -32,7 +30,10 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
  * the local esbuild (no Docker), minified with source maps, ARM64 on Node
  * 22, X-Ray tracing, and an explicit log group with retention. Its role
  * starts empty: no AWS managed policy, only the log group it writes to;
- * callers grant the rest.
+ * callers grant the rest. It never reserves concurrency: Lambda refuses a
+ * reservation that leaves the account fewer than 100 unreserved
+ * executions, which a new account (a quota of 10 or 50) cannot spare
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
  */
 export class EdgebanFunction extends Construct {
   readonly function: NodejsFunction;
@@ -71,9 +72,6 @@ export class EdgebanFunction extends Construct {
       role,
       logGroup: this.logGroup,
       tracing: Tracing.ACTIVE,
-      ...(props.reservedConcurrentExecutions === undefined
-        ? {}
-        : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         minify: true,

@@ -1,7 +1,8 @@
-import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { parseConfig } from '../lambda/core/config';
 import { OUTPUTS } from '../lambda/shared/contract';
+import { BoundedAsyncInvoke } from './async-invoke';
 import { configObject, EdgeBan, type EdgebanConfigSource } from './edge-ban';
 import { CLOUDFRONT_WAF_REGION, EdgeBanWaf, type IpSetRef } from './edge-ban-waf';
 
@@ -28,6 +29,7 @@ export class EdgebanStack extends Stack {
       config: props.config,
       ...(props.waf === undefined ? {} : { waf: props.waf }),
     });
+    Aspects.of(this).add(new BoundedAsyncInvoke());
     const e = this.edgeban;
     new CfnOutput(this, OUTPUTS.tableName, {
       value: e.table.tableName,
@@ -58,15 +60,16 @@ export class EdgebanStack extends Stack {
         description: `${set.name} in the WAF console: review or remove blocked addresses`,
       });
     }
+    const fromWaf = (v: string) => (props.waf === undefined ? v : crossStackOutput(v));
     if (e.waf.webAclArn !== undefined) {
       new CfnOutput(this, OUTPUTS.webAclArn, {
-        value: e.waf.webAclArn,
+        value: fromWaf(e.waf.webAclArn),
         description: 'Web ACL with the edgeban blocklist rule',
       });
     }
     if (e.waf.ruleGroupArn !== undefined) {
       new CfnOutput(this, OUTPUTS.ruleGroupArn, {
-        value: e.waf.ruleGroupArn,
+        value: fromWaf(e.waf.ruleGroupArn),
         description: 'Rule group to reference from your own web ACL',
       });
     }
@@ -108,6 +111,7 @@ export class EdgebanWafStack extends Stack {
       ...props,
     });
     this.waf = new EdgeBanWaf(this, 'Waf', { config: parseConfig(configObject(props.config)) });
+    Aspects.of(this).add(new BoundedAsyncInvoke());
   }
 }
 
@@ -167,6 +171,18 @@ export function buildEdgeban(scope: Construct, props: EdgebanAppProps): EdgebanA
     waf: waf.waf,
   });
   return { pipeline, waf };
+}
+
+/**
+ * An output value read from the us-east-1 stack (`Fn::GetStackOutput`),
+ * inside an `Fn::Join`: the position CloudFormation has accepted it in
+ * from the start, where cfn-lint 1.x before 1.5x refuses it as an output's
+ * direct value (https://github.com/aws-cloudformation/cfn-lint/pull/4495,
+ * https://github.com/aws-cloudformation/cfn-lint/pull/4519).
+ */
+function crossStackOutput(value: string): string {
+  // A one-element join is folded away by the CDK: the empty string keeps it.
+  return Fn.join('', [value, '']);
 }
 
 /** `IpSetConsoleUrlIpv41`: version and position among that version's sets. */

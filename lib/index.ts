@@ -3,6 +3,7 @@
  * CDK app with its own bucket and web ACL), `EdgeBanWaf` (IP sets, web ACL
  * or rule group), and the stacks `bin/app.ts` builds.
  */
+export { ASYNC_INVOKE, BoundedAsyncInvoke } from './async-invoke';
 export { AttachProvider, RESOURCE_TYPES } from './attach-provider';
 export {
   DEPLOY_RECORD_RESOURCE_TYPE,
@@ -18,6 +19,8 @@ export {
   INGEST_BATCH_SIZE,
   LAMBDA_ENVIRONMENT_BYTES,
   MAX_RECEIVE_COUNT,
+  RECONCILER_BATCH_SIZE,
+  RECONCILER_VISIBILITY_TIMEOUTS,
   SIZING,
   VISIBILITY_TIMEOUTS,
 } from './edge-ban';

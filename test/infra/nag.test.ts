@@ -1,20 +1,27 @@
 /**
- * cdk-nag v3, the AwsSolutions and Serverless packs, over the app in each
- * shape it can take: nothing unacknowledged, and every acknowledgement
- * answers a finding that is really there, with a reason.
+ * The app in each shape it can take (every configuration the infra tests
+ * synthesize), synthesized once here and checked as a whole:
+ * - cdk-nag v3, the AwsSolutions and Serverless packs: nothing
+ *   unacknowledged, and every acknowledgement answers a finding that is
+ *   really there, with a reason;
+ * - no reserved concurrency, and every asynchronous invoke bounded;
+ * - cfn-lint over every template, in one run (cfnlint.ts).
  */
 import { type App, Validations } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, type NagPack, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
+import { ASYNC_INVOKE } from '../../lib';
 import { synth } from './app';
+import { CFN_LINT, cfnLintAvailable, runCfnLint, unlisted } from './cfnlint';
 
 const DIST = 'E2QWRUHEXAMPLE';
 const ALB =
   'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/0123456789abcdef';
 
-/** The app in each of its shapes. */
-const SHAPES: [string, Record<string, unknown>, string][] = [
+/** The app in each of its shapes (region null: environment-agnostic). */
+const SHAPES: [string, Record<string, unknown>, string | null][] = [
   ['the shipped config', {}, 'us-east-1'],
   [
     'CLOUDFRONT from eu-west-1: distributions attached, replacing, logging on, e-mail',
@@ -55,9 +62,44 @@ const SHAPES: [string, Record<string, unknown>, string][] = [
     },
     'us-east-1',
   ],
-  ['a rule group', { attach: { mode: 'rule-group' } }, 'us-east-1'],
+  [
+    'a rule group over several IP sets',
+    { attach: { mode: 'rule-group' }, ipSets: { ipv4: 3, ipv6: 2 } },
+    'us-east-1',
+  ],
   ['no attachment', { scope: 'REGIONAL', attach: { mode: 'none' } }, 'ap-southeast-4'],
+  [
+    'CLOUDFRONT in us-east-1: an existing bucket, logging on, e-mail',
+    {
+      logs: { bucketName: 'my-logs', prefix: 'cf/', enableOn: [DIST] },
+      attach: { distributionIds: [DIST] },
+      alarms: { email: 'ops@example.com' },
+    },
+    'us-east-1',
+  ],
+  [
+    'REGIONAL: a new bucket, an ALB attached and logging, a topic',
+    {
+      scope: 'REGIONAL',
+      logs: { prefix: 'alb/', enableOn: [ALB] },
+      attach: { albArns: [ALB] },
+      alarms: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-alarms' },
+    },
+    'eu-west-1',
+  ],
+  ['the shipped config, environment-agnostic', {}, null],
 ];
+
+/** Each shape, synthesized once for every check in this file. */
+const BUILT = SHAPES.map(([name, fields, region]) => ({ name, region, ...synth(fields, region) }));
+
+/** Every template of every shape, named `<shape>/<stack>`. */
+const TEMPLATES: { name: string; template: Template }[] = BUILT.flatMap((b) => [
+  { name: `${b.name}/${b.stacks.pipeline.stackName}`, template: b.pipeline },
+  ...(b.waf === undefined || b.stacks.waf === undefined
+    ? []
+    : [{ name: `${b.name}/${b.stacks.waf.stackName}`, template: b.waf }]),
+]);
 
 const packs = (): NagPack[] => [new AwsSolutionsChecks(), new ServerlessChecks()];
 
@@ -95,9 +137,7 @@ function rawFindings(app: IConstruct): { rule: string; path: string }[] {
   return out;
 }
 
-describe.each(SHAPES)('cdk-nag over %s', (_, fields, region) => {
-  const { app } = synth(fields, region);
-
+describe.each(BUILT.map((b) => [b.name, b.app] as const))('cdk-nag over %s', (_, app) => {
   it.each(packs().map((p) => [p.readPackName, p] as const))(
     'finds nothing unacknowledged with the %s pack',
     (_name, pack) => {
@@ -124,4 +164,64 @@ describe.each(SHAPES)('cdk-nag over %s', (_, fields, region) => {
       expect(answered, `stale acknowledgement ${ack.id} at ${ack.path}`).toBe(true);
     }
   });
+});
+
+describe.each(TEMPLATES.map((t) => [t.name, t.template] as const))('template %s', (_, t) => {
+  const of = (type: string) => Object.entries(t.findResources(type));
+
+  it('reserves no Lambda concurrency (new accounts cannot spare it)', () => {
+    expect(JSON.stringify(t.toJSON())).not.toContain('ReservedConcurrentExecutions');
+  });
+
+  it('bounds the event age and retries of every function invoked asynchronously', () => {
+    const configs = new Map(
+      of('AWS::Lambda::EventInvokeConfig').map(([, c]) => [c.Properties.FunctionName.Ref, c]),
+    );
+    // Invoked asynchronously: custom resource handlers (CloudFormation) and rule targets.
+    const resources = Object.values(t.toJSON().Resources as Record<string, { Type: string }>);
+    const tokens = resources
+      .filter((r) => r.Type.startsWith('Custom::'))
+      .map((r) => JSON.stringify(r));
+    const targets = of('AWS::Events::Rule').map(([, r]) => JSON.stringify(r.Properties.Targets));
+    const functions = of('AWS::Lambda::Function').map(([id]) => id);
+    const asynchronous = functions.filter((id) =>
+      [...tokens, ...targets].some((ref) => ref.includes(`"${id}"`)),
+    );
+    if (tokens.length > 0) expect(asynchronous.length).toBeGreaterThan(0);
+    for (const id of functions) {
+      const c = configs.get(id);
+      expect(c, `${id} has no EventInvokeConfig`).toBeDefined();
+      expect(c?.Properties.Qualifier).toBe('$LATEST');
+      expect(c?.Properties.MaximumEventAgeInSeconds).toBe(ASYNC_INVOKE.maxEventAge.toSeconds());
+      expect(c?.Properties.MaximumRetryAttempts).toBeLessThanOrEqual(1);
+    }
+    // Anything a rule invokes directly has its own bounded retry policy too.
+    for (const [, r] of of('AWS::Events::Rule')) {
+      for (const target of r.Properties.Targets) {
+        if (!functions.some((id) => JSON.stringify(target.Arn).includes(`"${id}"`))) continue;
+        expect(target.RetryPolicy?.MaximumEventAgeInSeconds).toBeLessThanOrEqual(3600);
+        expect(target.RetryPolicy?.MaximumRetryAttempts).toBeLessThanOrEqual(2);
+      }
+    }
+  });
+});
+
+describe('cfn-lint over every template', () => {
+  const available = cfnLintAvailable();
+  const ci = process.env.CI === 'true';
+  if (!available && !ci) {
+    it.skip(`skipped: ${CFN_LINT} not found (pip install cfn-lint; CI fails without it)`, () => {});
+    return;
+  }
+
+  it('finds no error and no warning that is not listed with its reason', () => {
+    if (!available) throw new Error(`${CFN_LINT} not found: CI needs cfn-lint 1.x on PATH`);
+    const regions = [...new Set(BUILT.map((b) => b.region ?? 'us-east-1'))];
+    const findings = runCfnLint(
+      TEMPLATES.map((t) => ({ name: t.name, body: t.template.toJSON() })),
+      regions,
+    );
+    expect(findings.filter((f) => f.level === 'Error')).toEqual([]);
+    expect(unlisted(findings)).toEqual([]);
+  }, 180_000);
 });

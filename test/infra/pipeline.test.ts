@@ -15,7 +15,14 @@ import {
   OUTPUTS,
   TABLE,
 } from '../../lambda/shared/contract';
-import { INGEST_BATCH_SIZE, MAX_RECEIVE_COUNT, SIZING } from '../../lib';
+import { RECONCILE_TRIGGER } from '../../lambda/shared/reconcile-trigger';
+import {
+  INGEST_BATCH_SIZE,
+  MAX_RECEIVE_COUNT,
+  RECONCILER_BATCH_SIZE,
+  RECONCILER_VISIBILITY_TIMEOUTS,
+  SIZING,
+} from '../../lib';
 import { actions, logicalId, masked, resources, SHIPPED, statements, synth } from './app';
 
 let t: Template;
@@ -24,6 +31,7 @@ let queue: string;
 let dlq: string;
 let reconcilerQueue: string;
 let reconcilerDlq: string;
+let scheduleDlq: string;
 let table: string;
 let ingest: string;
 let reconciler: string;
@@ -37,6 +45,7 @@ beforeAll(() => {
   dlq = logicalId(t, 'AWS::SQS::Queue', 'EdgeBanDeadLetterQueue');
   reconcilerQueue = logicalId(t, 'AWS::SQS::Queue', 'EdgeBanReconcilerQueue');
   reconcilerDlq = logicalId(t, 'AWS::SQS::Queue', 'EdgeBanReconcilerDeadLetterQueue');
+  scheduleDlq = logicalId(t, 'AWS::SQS::Queue', 'EdgeBanScheduleDeadLetterQueue');
   table = logicalId(t, 'AWS::DynamoDB::Table', 'EdgeBanTable');
   ingest = logicalId(t, 'AWS::Lambda::Function', 'EdgeBanIngest');
   reconciler = logicalId(t, 'AWS::Lambda::Function', 'EdgeBanReconciler');
@@ -168,7 +177,7 @@ describe('queues', () => {
 
   it('denies every queue request without TLS', () => {
     const policies = Object.values(t.findResources('AWS::SQS::QueuePolicy'));
-    expect(policies).toHaveLength(4);
+    expect(policies).toHaveLength(5);
     for (const p of policies) {
       expect(p.Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({
@@ -180,8 +189,22 @@ describe('queues', () => {
     }
   });
 
+  it('wake the reconciler through one FIFO queue that delays and deduplicates, its dead letters FIFO too', () => {
+    const queues = t.findResources('AWS::SQS::Queue');
+    expect(queues[reconcilerQueue]!.Properties).toMatchObject({
+      FifoQueue: true,
+      ContentBasedDeduplication: true,
+      DelaySeconds: RECONCILE_TRIGGER.coalesceSeconds,
+      VisibilityTimeout: SIZING.reconcilerTimeout.toSeconds() * RECONCILER_VISIBILITY_TIMEOUTS,
+    });
+    expect(queues[reconcilerDlq]!.Properties.FifoQueue).toBe(true);
+    // EventBridge takes only a standard queue as a target's dead-letter queue.
+    expect(queues[scheduleDlq]!.Properties.FifoQueue).toBeUndefined();
+    for (const id of [queue, dlq]) expect(queues[id]!.Properties.FifoQueue).toBeUndefined();
+  });
+
   it('keeps dead letters for 14 days', () => {
-    for (const id of [dlq, reconcilerDlq]) {
+    for (const id of [dlq, reconcilerDlq, scheduleDlq]) {
       expect(t.findResources('AWS::SQS::Queue')[id]!.Properties.MessageRetentionPeriod).toBe(
         14 * 86400,
       );
@@ -280,10 +303,19 @@ describe('functions', () => {
     });
   });
 
-  it('run one reconciler at a time and leave ingest unreserved', () => {
+  it('reserve no concurrency: one reconciler at a time comes from the FIFO queue', () => {
     const fns = t.findResources('AWS::Lambda::Function');
-    expect(fns[reconciler]!.Properties.ReservedConcurrentExecutions).toBe(1);
-    expect(fns[ingest]!.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    for (const fn of Object.values(fns)) {
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
+    // The reconciler runs only from its queue: nothing invokes it directly.
+    const mappings = Object.values(t.findResources('AWS::Lambda::EventSourceMapping')).filter(
+      (m) => m.Properties.FunctionName.Ref === reconciler,
+    );
+    expect(mappings.map((m) => m.Properties.EventSourceArn)).toEqual([arn(reconcilerQueue)]);
+    for (const p of Object.values(t.findResources('AWS::Lambda::Permission'))) {
+      expect(JSON.stringify(p.Properties.FunctionName)).not.toContain(reconciler);
+    }
   });
 
   it('log to explicit log groups with a retention', () => {
@@ -319,24 +351,41 @@ describe('functions', () => {
     });
   });
 
-  it('wake the reconciler on its queue with the fewest pollers', () => {
-    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+  it('wake the reconciler from its FIFO queue in batches, with no batching window', () => {
+    const mapping = Object.values(t.findResources('AWS::Lambda::EventSourceMapping')).find(
+      (m) => m.Properties.FunctionName.Ref === reconciler,
+    )!;
+    expect(mapping.Properties).toEqual({
       EventSourceArn: arn(reconcilerQueue),
       FunctionName: { Ref: reconciler },
-      ScalingConfig: { MaximumConcurrency: 2 },
+      BatchSize: RECONCILER_BATCH_SIZE,
     });
   });
 
-  it('run the reconciler every minute, late runs dropped to the dead-letter queue', () => {
+  it('put the minute schedule in the same message group, late ticks dropped to a standard dead-letter queue', () => {
     t.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       Targets: [
         Match.objectLike({
-          Arn: arn(reconciler),
-          DeadLetterConfig: { Arn: arn(reconcilerDlq) },
+          Arn: arn(reconcilerQueue),
+          SqsParameters: { MessageGroupId: RECONCILE_TRIGGER.groupId },
+          DeadLetterConfig: { Arn: arn(scheduleDlq) },
           RetryPolicy: { MaximumEventAgeInSeconds: 120, MaximumRetryAttempts: 2 },
         }),
       ],
+    });
+    const rule = logicalId(t, 'AWS::Events::Rule', 'EdgeBanReconcileSchedule');
+    t.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: reconcilerQueue }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': arn(rule) } },
+          }),
+        ]),
+      },
     });
   });
 });
@@ -467,7 +516,7 @@ describe('WAF', () => {
 
 describe('alarms and dashboard', () => {
   it('alarm on each dead-letter queue that is not empty', () => {
-    for (const q of [dlq, reconcilerDlq]) {
+    for (const q of [dlq, reconcilerDlq, scheduleDlq]) {
       t.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Namespace: 'AWS/SQS',
