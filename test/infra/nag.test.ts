@@ -7,14 +7,14 @@
  * - no reserved concurrency, and every asynchronous invoke bounded;
  * - cfn-lint over every template, in one run (cfnlint.ts).
  */
-import { type App, Validations } from 'aws-cdk-lib';
-import type { Template } from 'aws-cdk-lib/assertions';
+import { type App, Stack, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, type NagPack, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { ASYNC_INVOKE } from '../../lib';
 import { synth } from './app';
-import { CFN_LINT, cfnLintAvailable, runCfnLint, unlisted } from './cfnlint';
+import { CFN_LINT, cfnLintAvailable, runCfnLint, staleListings, unlisted } from './cfnlint';
 
 const DIST = 'E2QWRUHEXAMPLE';
 const ALB =
@@ -93,13 +93,15 @@ const SHAPES: [string, Record<string, unknown>, string | null][] = [
 /** Each shape, synthesized once for every check in this file. */
 const BUILT = SHAPES.map(([name, fields, region]) => ({ name, region, ...synth(fields, region) }));
 
-/** Every template of every shape, named `<shape>/<stack>`. */
-const TEMPLATES: { name: string; template: Template }[] = BUILT.flatMap((b) => [
-  { name: `${b.name}/${b.stacks.pipeline.stackName}`, template: b.pipeline },
-  ...(b.waf === undefined || b.stacks.waf === undefined
-    ? []
-    : [{ name: `${b.name}/${b.stacks.waf.stackName}`, template: b.waf }]),
-]);
+/** Every template of every shape (all the app's stacks), named `<shape>/<stack>`. */
+const TEMPLATES: { name: string; template: Template }[] = BUILT.flatMap((b) =>
+  b.app.node.children
+    .filter((c): c is Stack => Stack.isStack(c))
+    .map((stack) => ({
+      name: `${b.name}/${stack.stackName}`,
+      template: Template.fromStack(stack),
+    })),
+);
 
 const packs = (): NagPack[] => [new AwsSolutionsChecks(), new ServerlessChecks()];
 
@@ -223,5 +225,6 @@ describe('cfn-lint over every template', () => {
     );
     expect(findings.filter((f) => f.level === 'Error')).toEqual([]);
     expect(unlisted(findings)).toEqual([]);
+    expect(staleListings(findings)).toEqual([]);
   }, 180_000);
 });
