@@ -43,7 +43,7 @@ export interface ReconcileTriggerMessage {
 }
 
 /**
- * The message ingest sends after a batch changed blocks: deduplicated per
+ * The message ingest (or the real-time source) sends after a batch changed blocks: deduplicated per
  * coalescing bucket of `nowMs` (its clock is the Lambda's, which AWS keeps
  * in sync). The queue must delay messages by at least `bucketMs`.
  * @param bucketMs bucket width; the deployed queue's delay is the default
