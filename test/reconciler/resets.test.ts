@@ -72,7 +72,11 @@ describe('a reset of an IP set', () => {
     const result = await reconcile(
       w.reconcileDeps({
         config: { ...w.config, maxNewBlocksPerRun: 5 },
-        metrics: { add: (name, value) => void (counted[name] = value) },
+        metrics: {
+          add: (name, value) => {
+            counted[name] = value;
+          },
+        },
       }),
     );
     expect(result).toMatchObject({ tripped: false, consoleUnblocks: [], updates: 1 });
