@@ -29,19 +29,35 @@ const V4_TEXT = new Map<number, string>();
 const V6_TEXT = new Map<string, string | null>();
 const MASKED: Map<string, string>[] = [];
 
+/** A module-level cache of another module (the parsers' memos), emptied with these. */
+export interface AddressCache {
+  clear(): void;
+  readonly size: number;
+}
+
+const OTHERS: AddressCache[] = [];
+
+/** Registers a module-level cache of addresses for {@link resetIpCaches}. */
+export function registerAddressCache(cache: AddressCache): void {
+  OTHERS.push(cache);
+}
+
 /**
- * Empties the address caches, so that a benchmark's timed run starts as a
- * fresh process would. Results never depend on them.
+ * Empties every address cache (these and the registered ones), so that a
+ * benchmark's timed run starts as a fresh process would. Results never
+ * depend on them.
  */
 export function resetIpCaches(): void {
   V4_TEXT.clear();
   V6_TEXT.clear();
   MASKED.length = 0;
+  for (const cache of OTHERS) cache.clear();
 }
 
-/** Entries held by the address caches (for tests and the bench). */
+/** Entries held by every address cache (for tests and the bench). */
 export function ipCacheEntries(): number {
-  return V4_TEXT.size + V6_TEXT.size + MASKED.reduce((n, m) => n + (m?.size ?? 0), 0);
+  const own = V4_TEXT.size + V6_TEXT.size + MASKED.reduce((n, m) => n + (m?.size ?? 0), 0);
+  return OTHERS.reduce((n, c) => n + c.size, own);
 }
 
 function remember<K, V>(cache: Map<K, V>, key: K, value: V): V {

@@ -390,6 +390,18 @@ describe('CIDR helpers', () => {
 });
 
 describe('resetIpCaches', () => {
+  it('empties the CloudFront parser memos too, so a timed run starts cold', async () => {
+    const { clientIp } = await import('../../lambda/core/formats/cloudfront');
+    const buf = Buffer.from('203.0.113.9');
+    resetIpCaches();
+    expect(clientIp(buf, 0, buf.length)).toBe('203.0.113.9');
+    // The parser's own memo and the canonical-text cache below it.
+    expect(ipCacheEntries()).toBe(2);
+    resetIpCaches();
+    expect(ipCacheEntries()).toBe(0);
+    expect(clientIp(buf, 0, buf.length)).toBe('203.0.113.9');
+  });
+
   it('empties every address cache and leaves results unchanged', () => {
     const buf = Buffer.from('198.51.100.7 2001:DB8::1');
     const before = [canonicalIpBytes(buf, 0, 12), canonicalIpBytes(buf, 13, 24)];

@@ -8,7 +8,7 @@
  * This format is rare next to legacy W3C files, so `JSON.parse` per line is
  * accepted here; the values are then decoded with the W3C parser's helpers.
  */
-import { canonicalIp } from '../ip';
+import { canonicalIp, registerAddressCache } from '../ip';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../types';
 import {
   CF_REJECT,
@@ -103,6 +103,7 @@ function jsonMinute(obj: Record<string, unknown>): number {
 }
 
 const ipMemo = new Map<string, string | null>();
+registerAddressCache(ipMemo);
 
 class JsonParser implements LineParser {
   constructor(private readonly needs: FieldNeeds) {}

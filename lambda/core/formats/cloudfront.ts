@@ -13,7 +13,7 @@
  * rules need, and decodes strings only for those columns: no regex, no
  * split, no string of the whole line.
  */
-import { canonicalIpBytes } from '../ip';
+import { canonicalIpBytes, registerAddressCache } from '../ip';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../types';
 import { minuteFromDateTime } from './time';
 
@@ -179,6 +179,12 @@ class Memo<V> {
     if (this.map.size >= this.limit) this.map.clear();
     this.map.set(key, value);
   }
+  clear(): void {
+    this.map.clear();
+  }
+  get size(): number {
+    return this.map.size;
+  }
 }
 
 // Shared by every parser of the process: one canonical string instance per
@@ -187,6 +193,7 @@ const ipv4Memo = new Map<number, string>();
 const ipTextMemo = new Memo<string | null>(1 << 14);
 const hostMemo = new Memo<string | null>(1 << 12);
 const IPV4_MEMO_LIMIT = 1 << 16;
+for (const memo of [ipv4Memo, ipTextMemo, hostMemo]) registerAddressCache(memo);
 
 /** Set by {@link strictIpv4}: whether its result is an address. */
 let ipv4Valid = false;
