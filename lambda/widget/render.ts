@@ -60,7 +60,7 @@ function modePanel(view: WidgetView, tz: WidgetContext['timezone']): string {
   const lag = st.lagSeconds === null ? 'no logs yet' : span(st.lagSeconds);
   return `<div class="eb-top">
 <div class="eb-stat"><div class="eb-label">Mode</div><div class="eb-value eb-mode eb-mode-${esc(mode)}" data-mode="${esc(mode)}">${esc(mode)}${override?.mode === 'observe' ? ' (paused)' : ''}</div></div>
-<div class="eb-stat"><div class="eb-label">Active blocks</div><div class="eb-value">${view.total.toLocaleString('en-US')} <span class="eb-note">(${view.keys.toLocaleString('en-US')} keys)</span></div></div>
+<div class="eb-stat"><div class="eb-label">${view.filter === null ? 'Active blocks' : 'Blocks covering it'}</div><div class="eb-value">${view.total.toLocaleString('en-US')} <span class="eb-note">(${view.keys.toLocaleString('en-US')} keys)</span></div></div>
 <div class="eb-stat"><div class="eb-label">Last reconcile</div><div class="eb-value eb-reconcile">${
     age === null ? 'never' : `${span(age)} ago`
   }</div><div class="eb-note">${st.lastReconcile === null ? '' : esc(localTime(lastMs, tz))}</div></div>

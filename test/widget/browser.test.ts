@@ -135,6 +135,35 @@ describe('the widget in headless Chromium', () => {
   );
 
   browserTest(
+    'checks a guarded address and an address inside a blocked range from the filter',
+    async () => {
+      const browser = await launch();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+        await page.goto(server.url);
+        await page.fill('input[name="filter"]', '10.1.2.3');
+        await page.locator('form.eb-filter a.btn', { hasText: 'Check' }).click();
+        await page.locator('.eb-check[data-guarded="true"]').waitFor();
+        expect(await page.locator('.eb-check').textContent()).toMatch(
+          /^10\.1\.2\.3 is guarded by 10\.0\.0\.0\/8 .*: edgeban never blocks it/,
+        );
+        expect(await page.locator('table.eb-blocks tbody tr').count()).toBe(0);
+        await page.screenshot({ path: join(SHOTS, 'widget-guarded.png') });
+        await page.fill('input[name="filter"]', '203.0.113.77');
+        await page.locator('form.eb-filter a.btn', { hasText: 'Check' }).click();
+        await page.locator('.eb-check[data-blocked="true"]').waitFor();
+        const keys = await page.locator('table.eb-blocks tbody tr td.key').allTextContents();
+        expect(keys).toEqual(['203.0.113.0/24']);
+        await page.locator('form.eb-filter a.btn', { hasText: 'Show all' }).click();
+        await page.locator('.eb-check').waitFor({ state: 'detached' });
+        expect(await page.locator('table.eb-blocks tbody tr').count()).toBe(6);
+      } finally {
+        await browser.close();
+      }
+    },
+  );
+
+  browserTest(
     'lifts a block with its Unblock button, after the confirmation, and WAF drops it',
     async () => {
       expect(addressesOf(world, 0)).toContain('198.51.100.23/32');
