@@ -4,6 +4,7 @@
  */
 import type { Engine } from '../lambda/core/engine';
 import { formatMinute } from '../lambda/core/formats/time';
+import { compareKeys } from '../lambda/core/ip';
 import type { EdgebanConfig } from '../lambda/core/types';
 import type { ReplayDocument } from './replay';
 
@@ -41,6 +42,11 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** Most requests first, then keys in address order. */
+function byTotal(a: { key: string; total: number }, b: { key: string; total: number }): number {
+  return b.total - a.total || compareKeys(a.key, b.key);
+}
+
 /** Collects the report's figures from a finished replay. */
 export function collectRuleReports(engine: Engine, config: EdgebanConfig): RuleReport[] {
   const reports: RuleReport[] = config.rules.map((r) => ({
@@ -56,14 +62,17 @@ export function collectRuleReports(engine: Engine, config: EdgebanConfig): RuleR
     report.peaks.push(pair.state.peak);
     const total = pair.counts.total();
     const top = report.top;
-    if (top.length < TOP_KEYS || total > top[top.length - 1]!.total) {
+    // Ties go to the lower key, so the top keys do not depend on the order
+    // pairs come in (replay's worker threads merge in any order).
+    const last = top[top.length - 1];
+    if (top.length < TOP_KEYS || byTotal({ key: pair.key, total }, last!) < 0) {
       top.push({
         key: pair.key,
         total,
         minutes: [...pair.counts.minutes],
         counts: [...pair.counts.counts],
       });
-      top.sort((a, b) => b.total - a.total);
+      top.sort(byTotal);
       if (top.length > TOP_KEYS) top.pop();
     }
   }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +69,16 @@ describe('edgeban replay --workers', () => {
     expect(doc.decisions.length).toBeGreaterThan(3);
     expect(await replayText(['--workers', '2', ...args])).toBe(one);
     expect(await replayText(['--workers', '3', ...args])).toBe(one);
+  });
+
+  it('writes the same HTML report with 1 and 3 worker threads', async () => {
+    const one = join(dir, '..', `report-1-${process.pid}.html`);
+    const three = join(dir, '..', `report-3-${process.pid}.html`);
+    await replayText(['--workers', '1', '--config', config, '--report', one, dir]);
+    await replayText(['--workers', '3', '--config', config, '--report', three, dir]);
+    const html = (path: string) =>
+      readFileSync(path, 'utf8').replace(/Generated [0-9T:.Z-]+\./, 'Generated (time).');
+    expect(html(three)).toBe(html(one));
   });
 
   it('applies --since and --until in every worker as in one thread', async () => {
