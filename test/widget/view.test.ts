@@ -104,7 +104,9 @@ describe('the read-only widget', () => {
       /<div class="eb-warn eb-check" data-blocked="false" data-guarded="true"><b>10\.1\.2\.3<\/b> is guarded by <b>10\.0\.0\.0\/8/,
     );
     expect(html).toContain('No active block covers it.');
-    expect(html).toContain('<div class="eb-label">Blocks covering it</div><div class="eb-value">0 ');
+    expect(html).toContain(
+      '<div class="eb-label">Blocks covering it</div><div class="eb-value">0 ',
+    );
     html = await render({ forms: { filter: '203.0.113.77' } });
     expect(html).toContain('data-blocked="true" data-guarded="false"');
     expect(html).toContain('of the range 203.0.113.0/24');
