@@ -34,7 +34,7 @@ import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { IP_SET_CAPACITY } from '../core/config';
 import type { Guard } from '../core/guard';
-import type { EdgebanConfig, Mode, Scope } from '../core/types';
+import type { EdgebanConfig } from '../core/types';
 import { METRIC_DIMENSIONS, METRICS } from '../shared/contract';
 import {
   type ActiveBlock,
@@ -53,9 +53,17 @@ import { readDeploysSince } from '../state/deploys';
 import { FencedWriteError } from '../state/fence';
 import { PairFencedError } from '../state/pairs';
 import { acquireLease, type Lease, RUN_BUDGET_MS, releaseLease } from './lease';
+import { LossHandler } from './losses';
 import { claimMemberships, deleteMembership, type Membership, writeMembership } from './membership';
 import { byPriority, desiredAddresses, place, type Wanted } from './plan';
-import { isStale, judgeLoss } from './removals';
+import { isStale } from './removals';
+import {
+  emptyResult,
+  type MutableResult,
+  type ReconcileLogger,
+  type ReconcileMetrics,
+  type ReconcileResult,
+} from './result';
 import { SetRun } from './set-run';
 import {
   DeadlineReached,
@@ -68,27 +76,15 @@ import {
   WafWriter,
 } from './waf-writer';
 
+export { parseIpSetRefs } from './ip-set-refs';
+export type { ReconcileLogger, ReconcileMetrics, ReconcileResult } from './result';
 export { type IpSetRef, type Pacing, ReconcileError } from './waf-writer';
 export { IP_SET_CAPACITY };
 
 /** Attempts after the first, per set and run, after a lock conflict, a stale read or a transient error. */
 export const MAX_RETRIES = 5;
 
-/** Who a console removal is recorded as. */
-export const CONSOLE_ACTOR = 'console';
-/** Who a reset repair is recorded as. */
-export const RESET_ACTOR = 'edgeban';
-
-/** Structured log lines; a Powertools `Logger` fits. */
-export interface ReconcileLogger {
-  info(message: string, ...attributes: Record<string, unknown>[]): void;
-  warn(message: string, ...attributes: Record<string, unknown>[]): void;
-}
-
-/** Metric sink (the handler maps it to Powertools EMF). Every value is a count. */
-export interface ReconcileMetrics {
-  add(name: string, value: number, dimensions?: Readonly<Record<string, string>>): void;
-}
+export { CONSOLE_ACTOR, RESET_ACTOR } from './losses';
 
 /** What {@link reconcile} works with. */
 export interface ReconcileDeps {
@@ -132,75 +128,6 @@ export interface ReconcileDeps {
   readonly metrics?: ReconcileMetrics;
 }
 
-/** What one run did. Addresses are canonical CIDRs as written to WAF. */
-export interface ReconcileResult {
-  readonly mode: Mode;
-  /** Another reconcile held the lease: this one did nothing. */
-  readonly busy?: boolean;
-  /** Distinct addresses the active blocks ask for, after the write-time checks. */
-  readonly desired: number;
-  /** Addresses added by successful updates (re-adds after a reset included). */
-  readonly added: string[];
-  /** Addresses removed by successful updates. */
-  readonly removed: string[];
-  /** Successful UpdateIPSet calls. */
-  readonly updates: number;
-  /** Set reads and updates repeated after a lock conflict, a stale read or a transient error. */
-  readonly retries: number;
-  /** The circuit breaker tripped: nothing was written to WAF. */
-  readonly tripped: boolean;
-  /** Addresses left out of WAF for capacity (their blocks end soonest). */
-  readonly evicted: string[];
-  /** Keys found removed from an IP set by someone else, recorded as unblocks. */
-  readonly consoleUnblocks: string[];
-  /** Keys found lost in a reset, put back, with a `reset` event (not an unblock). */
-  readonly resets: string[];
-  /** Keys of the blocks swept because they ended (one entry per block). */
-  readonly expired: string[];
-  /** Active keys that failed the write-time checks, with the reason. */
-  readonly refused: { readonly key: string; readonly reason: string }[];
-  /** Sets that could not be brought up to date in this run (errors, retries exhausted). */
-  readonly failedSets: string[];
-  /** The run reached its deadline with these sets left: the next run continues. */
-  readonly deferredSets: string[];
-  /** Reads answering a LockToken the pipeline's own writes had superseded. */
-  readonly staleReads: number;
-  /** WAF calls answered with throttling (each one waited, none failed the run). */
-  readonly throttled: number;
-  /** GetIPSet and UpdateIPSet calls sent. */
-  readonly wafCalls: number;
-  /** A newer reconcile's fencing token refused a state write: this run stopped. */
-  readonly fenced: boolean;
-  /** The run stopped at its deadline with work left (`deferredSets`). */
-  readonly partial: boolean;
-}
-
-type MutableResult = { -readonly [K in keyof ReconcileResult]: ReconcileResult[K] };
-
-function emptyResult(mode: Mode): MutableResult {
-  return {
-    mode,
-    desired: 0,
-    added: [],
-    removed: [],
-    updates: 0,
-    retries: 0,
-    tripped: false,
-    evicted: [],
-    consoleUnblocks: [],
-    resets: [],
-    expired: [],
-    refused: [],
-    failedSets: [],
-    deferredSets: [],
-    staleReads: 0,
-    throttled: 0,
-    wafCalls: 0,
-    fenced: false,
-    partial: false,
-  };
-}
-
 /**
  * Runs one reconcile under the lease: the only writer of the IP sets and
  * of their membership records while it holds it.
@@ -241,9 +168,7 @@ class Run {
   private readonly nowMs: number;
   private wanted = new Map<string, Wanted>();
   private active: ActiveBlock[] = [];
-  private readonly unblocked = new Set<string>();
-  private readonly resetKeys = new Set<string>();
-  private deploys: { at: number }[] = [];
+  private losses: LossHandler | undefined;
   writer: WafWriter | undefined;
 
   constructor(
@@ -295,7 +220,18 @@ class Run {
     const known = new Set<string>();
     for (const m of memberships.values()) for (const c of knownOf(m)) known.add(c);
     const oldestRead = Math.min(...runs.map((r) => r.readAt), this.nowMs);
-    this.deploys = await readDeploysSince(ddb, table, oldestRead + 1);
+    this.losses = new LossHandler({
+      ddb,
+      tableName: table,
+      config,
+      now: this.deps.now,
+      fence: this.fence,
+      wanted: this.wanted,
+      active: this.active,
+      deploys: await readDeploysSince(ddb, table, oldestRead + 1),
+      result: this.result,
+      ...(this.log ? { log: this.log } : {}),
+    });
 
     const wafNow = this.deps.wafNow ?? this.deps.now;
     this.writer = new WafWriter({
@@ -424,83 +360,8 @@ class Run {
     }
     const before = r.readAt;
     r.take(read, this.deps.now());
-    await this.judge(r, before);
+    await this.losses!.judge(r, before);
     return true;
-  }
-
-  /** Takes in what a fresh read lacks: a reset to repair, or a person's removals. */
-  private async judge(r: SetRun, lastReadAt: number): Promise<void> {
-    const missing = r.missing();
-    const deployed = this.deploys.some((d) => d.at > lastReadAt);
-    // A deploy since the last fresh read: the record keeps the new read time either way.
-    if (deployed) r.dirty = true;
-    const verdict = judgeLoss(missing.length, r.confirmed.size, deployed, r.resetAt !== null);
-    if (verdict.kind === 'none') return;
-    if (verdict.kind === 'reset') {
-      await this.repair(r, missing, verdict.cause);
-      return;
-    }
-    for (const cidr of missing) await this.consoleRemoval(r, cidr);
-  }
-
-  /** Puts back what a reset took that is still wanted, with one `reset` event per key. */
-  private async repair(r: SetRun, missing: readonly string[], cause: string): Promise<void> {
-    r.resetAt ??= this.deps.now();
-    r.dirty = true;
-    let readded = 0;
-    for (const cidr of missing) {
-      const w = this.wanted.get(cidr);
-      if (w === undefined) {
-        // No longer wanted (ended meanwhile): it stays out.
-        r.forget(cidr);
-        continue;
-      }
-      r.readd.add(cidr);
-      readded++;
-      if (this.resetKeys.has(w.key)) continue;
-      this.resetKeys.add(w.key);
-      this.result.resets.push(w.key);
-      // At the incident's first sighting: a later run of the same incident rewrites the same event.
-      await recordEvent(
-        this.deps.ddb,
-        this.deps.tableName,
-        {
-          at: r.resetAt,
-          kind: 'reset',
-          key: w.key,
-          rule: null,
-          by: RESET_ACTOR,
-          reason: `lost from IP set ${r.ref.name} (${cause === 'deploy' ? 'after a deploy' : 'mass loss'}); put back`,
-        },
-        this.fence,
-      );
-    }
-    this.log?.warn('IP set reset: addresses put back, not unblocked', {
-      ipSet: r.ref.name,
-      missing: missing.length,
-      readded,
-      cause,
-    });
-  }
-
-  /** Records a removal by someone else as an unblock, and drops it from the run. */
-  private async consoleRemoval(r: SetRun, cidr: string): Promise<void> {
-    const key = this.wanted.get(cidr)?.key ?? cidrToKey(cidr);
-    r.forget(cidr);
-    this.wanted.delete(cidr);
-    if (this.unblocked.has(key)) return;
-    this.unblocked.add(key);
-    await endKeyBlocks(this.deps.ddb, this.deps.tableName, this.deps.config, key, this.active, {
-      ms: this.deps.now(),
-      by: CONSOLE_ACTOR,
-      reason: `removed from IP set ${r.ref.name}`,
-      fence: this.fence,
-    });
-    this.result.consoleUnblocks.push(key);
-    this.log?.info('address removed from an IP set by someone else: recorded as an unblock', {
-      key,
-      ipSet: r.ref.name,
-    });
   }
 
   /** Brings one set to its target: at most one successful update. */
@@ -652,38 +513,4 @@ function setStatus(run: SetRun): IpSetStatus {
     size: run.current.size,
     capacity: IP_SET_CAPACITY,
   };
-}
-
-/**
- * Reads the `EDGEBAN_IP_SETS` value: a JSON array of `{ name, id, version,
- * arn? }` in config order (the scope comes from `EDGEBAN_WAF_SCOPE`).
- * @throws ReconcileError naming the bad entry
- */
-export function parseIpSetRefs(text: string, scope: Scope): IpSetRef[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new ReconcileError(`IP sets must be a JSON array, got ${text.slice(0, 80)}`);
-  }
-  if (!Array.isArray(doc))
-    throw new ReconcileError(`IP sets must be a JSON array, got ${text.slice(0, 80)}`);
-  return doc.map((entry, i) => {
-    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
-    const { name, id, version, arn } = e;
-    if (typeof name !== 'string' || name === '' || typeof id !== 'string' || id === '') {
-      throw new ReconcileError(
-        `IP sets[${i}] needs a name and an id, got ${JSON.stringify(entry)}`,
-      );
-    }
-    if (version !== 'IPV4' && version !== 'IPV6') {
-      throw new ReconcileError(
-        `IP sets[${i}].version must be IPV4 or IPV6, got ${String(version)}`,
-      );
-    }
-    if (arn !== undefined && typeof arn !== 'string') {
-      throw new ReconcileError(`IP sets[${i}].arn must be a string, got ${String(arn)}`);
-    }
-    return arn === undefined ? { name, id, version, scope } : { name, id, version, scope, arn };
-  });
 }
