@@ -25,8 +25,8 @@ export interface RenderOptions {
   readonly viewEndpoint: string;
   /** The acting function (Unblock, Block). */
   readonly actEndpoint: string;
-  /** Mints the token of one action (the read-only function's key). */
-  readonly mint: (action: TokenClaim['action'], target: string) => string;
+  /** Mints the token of one action (the read-only function's key); null: no actions. */
+  readonly mint: ((action: TokenClaim['action'], target: string) => string) | null;
 }
 
 /** A reconcile older than this is shown as a warning: the schedule runs every minute. */
@@ -147,7 +147,7 @@ function blockRow(b: BlockView, o: RenderOptions, tokens: Map<string, string>): 
   const until = parseIso(b.blockedUntil);
   const first = parseIso(b.firstExceeded);
   let token = tokens.get(b.key);
-  if (token === undefined) {
+  if (token === undefined && o.mint !== null) {
     token = o.mint('unblock', b.key);
     tokens.set(b.key, token);
   }
@@ -162,7 +162,7 @@ function blockRow(b: BlockView, o: RenderOptions, tokens: Map<string, string>): 
 <td class="num">${b.offences ?? '–'}</td>
 <td>${whoCell(b)}</td>
 <td class="waf">${b.inWaf ? '<span class="eb-yes">yes</span>' : '<span class="eb-no">not yet</span>'}</td>
-<td><a class="btn btn-danger">Unblock</a>${callAction(o.actEndpoint, { action: 'unblock', key: b.key, token }, 'popup', confirm)}</td>
+<td>${token === undefined ? '' : `<a class="btn btn-danger">Unblock</a>${callAction(o.actEndpoint, { action: 'unblock', key: b.key, token }, 'popup', confirm)}`}</td>
 </tr>`;
 }
 
@@ -190,6 +190,9 @@ ${rows}
 }
 
 function blockForm(o: RenderOptions): string {
+  if (o.mint === null) {
+    return '<div class="eb-error eb-noactions">Unblock and Block are unavailable: the widget key could not be read (see the read-only function\'s log). The table is current.</div>';
+  }
   const token = o.mint('block', '*');
   const confirm =
     'Block the address or CIDR in the form, for the duration given? The reconciler puts it into WAF within a minute. Recorded as by the console widget.';

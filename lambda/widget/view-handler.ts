@@ -7,6 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ENV } from '../shared/contract';
 import { requireEnv } from '../shared/runtime';
+import { WIDGET_DOCS } from './describe';
 import { parseWidgetEvent } from './event';
 import { esc } from './html';
 import { operatorFromEnv, tokenKeyLoader } from './runtime';
@@ -27,11 +28,18 @@ export async function handler(
   context: { readonly invokedFunctionArn: string },
 ): Promise<string> {
   const ev = parseWidgetEvent(event);
+  if (ev.describe) return WIDGET_DOCS;
+  let key: Uint8Array | null = null;
+  try {
+    key = await tokenKey();
+  } catch (err) {
+    logger.error('widget key not read: showing the widget without actions', { error: String(err) });
+  }
   try {
     return await view(
       {
         operator: await operator(),
-        tokenKey: await tokenKey(),
+        tokenKey: key,
         viewEndpoint: context.invokedFunctionArn,
         actEndpoint,
       },

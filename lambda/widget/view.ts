@@ -13,8 +13,12 @@ import { mintToken } from './token';
 /** What the read-only function works with. */
 export interface ViewDeps {
   readonly operator: OperatorDeps;
-  /** The key tokens are minted with (the acting function verifies with the same). */
-  readonly tokenKey: Uint8Array;
+  /**
+   * The key tokens are minted with (the acting function verifies with the
+   * same); null when it could not be read: the widget then shows no action
+   * buttons, and says why.
+   */
+  readonly tokenKey: Uint8Array | null;
   /** This function's ARN: paging and the filter call it again. */
   readonly viewEndpoint: string;
   /** The acting function's ARN: Unblock and Block call it. */
@@ -26,12 +30,15 @@ export async function view(deps: ViewDeps, ev: WidgetEvent): Promise<string> {
   if (ev.describe) return WIDGET_DOCS;
   const loaded = await loadView(deps.operator, ev);
   const { dashboardName: dashboard, widgetId: widget } = ev.context;
+  const key = deps.tokenKey;
   return renderWidget({
     view: loaded,
     context: ev.context,
     viewEndpoint: deps.viewEndpoint,
     actEndpoint: deps.actEndpoint,
-    mint: (action, target) =>
-      mintToken(deps.tokenKey, { action, target, dashboard, widget }, loaded.nowMs),
+    mint:
+      key === null
+        ? null
+        : (action, target) => mintToken(key, { action, target, dashboard, widget }, loaded.nowMs),
   });
 }

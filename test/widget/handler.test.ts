@@ -125,6 +125,36 @@ describe('the widget handlers', () => {
     }
   });
 
+  it('show the table without action buttons when the key cannot be read', async () => {
+    setEnv({});
+    const ssm = mockClient(SSMClient);
+    ssm.on(GetParameterCommand).rejects(new Error('AccessDeniedException: not authorized'));
+    const { dynamodb } = cloud.clients();
+    await manualBlock(
+      {
+        ddb: DynamoDBDocumentClient.from(dynamodb),
+        tableName: TABLE,
+        config: parseConfig({}),
+        guard: guardFor([]),
+        now: Date.now,
+      },
+      '192.0.2.8',
+      { by: 'bob' },
+    );
+    try {
+      const viewer = await import('../../lambda/widget/view-handler');
+      const html = await viewer.handler(widgetEvent(), { invokedFunctionArn: VIEW_ARN });
+      expect(html).toContain('<tr data-key="192.0.2.8" data-source="manual"');
+      expect(html).not.toContain('cwdb-action action="call" endpoint="' + ACT_ARN);
+      expect(html).toContain('Unblock and Block are unavailable: the widget key could not be read');
+      expect(
+        await viewer.handler(widgetEvent({ describe: true }), { invokedFunctionArn: VIEW_ARN }),
+      ).toMatch(/^## edgeban: blocks/);
+    } finally {
+      ssm.restore();
+    }
+  });
+
   it('show a state read failure as one line in the widget', async () => {
     setEnv({ [ENV.tableName]: 'no-such-table' });
     const { ssm, sqs } = mocks();
