@@ -47,6 +47,7 @@ import { EdgeBanError } from './errors';
 import { LogDelivery, vendedLogDeliveryStatements } from './log-delivery';
 import { acknowledgeXray, wildcardResourceFinding } from './nag';
 import { RealtimeSource } from './realtime-source';
+import { TABLE_ACTIONS } from './table-actions';
 
 /**
  * The `edgeban` config as written in `cdk.json` context: an object, or the
@@ -442,7 +443,20 @@ export class EdgeBan extends Construct {
         resources: [this.logBucket.arnForObjects(`${prefix}*`)],
       }),
     );
-    this.table.grantReadWriteData(role);
+    // Without s3:ListBucket, GetObject of a key that is gone answers 403
+    // AccessDenied instead of 404 NoSuchKey, and the object-gone branch
+    // never runs (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html,
+    // Permissions). No s3:prefix condition: GetObject's check of ListBucket
+    // carries no prefix, so a conditioned grant would still give 403.
+    role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.logBucket.bucketArn] }),
+    );
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...TABLE_ACTIONS.counting],
+        resources: [this.table.tableArn],
+      }),
+    );
     this.reconcilerQueue.grantSendMessages(role);
   }
 
@@ -454,7 +468,12 @@ export class EdgeBan extends Construct {
         resources: this.waf.ipSets.map((s) => s.arn),
       }),
     );
-    this.table.grantReadWriteData(role);
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...TABLE_ACTIONS.reconciler],
+        resources: [this.table.tableArn],
+      }),
+    );
   }
 
   private acknowledge(): void {

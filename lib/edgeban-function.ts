@@ -36,12 +36,15 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
  * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html).
  */
 export class EdgebanFunction extends Construct {
+  /** The handler entry, relative to `lambda/` (`ingest/handler.ts`). */
+  readonly entry: string;
   readonly function: NodejsFunction;
   readonly role: IRole;
   readonly logGroup: LogGroup;
 
   constructor(scope: Construct, id: string, props: EdgebanFunctionProps) {
     super(scope, id);
+    this.entry = props.entry;
     this.logGroup = new LogGroup(this, 'Logs', {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,

@@ -58,3 +58,4 @@ export {
   type RealtimeSourceProps,
   STREAM_RETENTION,
 } from './realtime-source';
+export { TABLE_ACTIONS } from './table-actions';

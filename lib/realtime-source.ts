@@ -23,6 +23,7 @@ import { AttachProvider } from './attach-provider';
 import { EdgebanFunction } from './edgeban-function';
 import { grantDistributionRewrite } from './log-delivery';
 import { acknowledgeXray } from './nag';
+import { TABLE_ACTIONS } from './table-actions';
 
 /** Properties of {@link RealtimeSource}. */
 export interface RealtimeSourceProps {
@@ -162,7 +163,12 @@ export class RealtimeSource extends Construct {
       environment: props.environment,
       ...(props.logRetention === undefined ? {} : { logRetention: props.logRetention }),
     });
-    props.table.grantReadWriteData(this.consumer.role);
+    this.consumer.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...TABLE_ACTIONS.counting],
+        resources: [props.table.tableArn],
+      }),
+    );
     props.reconcilerQueue.grantSendMessages(this.consumer.role);
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {

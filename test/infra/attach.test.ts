@@ -116,10 +116,12 @@ describe('new web ACL on CloudFront distributions, logging on, an existing bucke
       BucketName: 'my-logs',
       ExpectedBucketOwner: { Ref: 'AWS::AccountId' },
     });
-    // Bucket-level calls: the notification read-merge-write and the logging ACL, nothing else.
+    // Bucket-level calls: the notification read-merge-write, the logging ACL,
+    // and ingest's ListBucket (a missing key is then NoSuchKey), nothing else.
     expect(bucketActions(s)).toEqual([
       's3:GetBucketAcl',
       's3:GetBucketNotification',
+      's3:ListBucket',
       's3:PutBucketAcl',
       's3:PutBucketNotification',
     ]);

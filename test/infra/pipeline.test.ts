@@ -443,6 +443,8 @@ describe('permissions', () => {
         Action: 's3:GetObject',
         Resource: { 'Fn::Join': ['', [arn(bucket), '/*']] },
       },
+      // Listing, without a prefix condition: a missing key is then NoSuchKey, not AccessDenied.
+      { Effect: 'Allow', Action: 's3:ListBucket', Resource: arn(bucket) },
     ]);
   });
 
