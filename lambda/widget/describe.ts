@@ -23,7 +23,8 @@ reconcile and the log lag, how full each IP set is, and the most recent
 events of every key (block, unblock, expire, reset).
 
 **Check.** Type an address or CIDR and press *Check*: the widget says
-whether it is guarded (edgeban never blocks it) and which blocks cover it.
+whether it is guarded (edgeban never blocks it) and which blocks cover it,
+and the events list shows its history and that of the ranges around it.
 
 **Actions.** *Unblock* ends every block of a key now; only new traffic can
 block it again. *Block* blocks an address or CIDR by hand for the duration

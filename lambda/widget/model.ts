@@ -7,6 +7,7 @@ import {
   type BlockView,
   type CheckResult,
   checkAddress,
+  history,
   listBlocks,
   type OperatorDeps,
   OperatorInputError,
@@ -46,7 +47,10 @@ export interface WidgetView {
   readonly page: number;
   readonly pages: number;
   readonly filter: FilterView | null;
+  /** Newest first: of every key, or (with a filter) of the address and the ranges around it. */
   readonly events: readonly LoggedEvent[];
+  /** The address whose events are shown, or null for every key's. */
+  readonly eventsOf: string | null;
   /** Rule thresholds by name (peak is shown against them). */
   readonly thresholds: ReadonlyMap<string, number>;
 }
@@ -54,13 +58,18 @@ export interface WidgetView {
 async function filtered(
   deps: OperatorDeps,
   text: string,
-): Promise<{ blocks: BlockView[]; filter: FilterView }> {
+): Promise<{ blocks: BlockView[]; filter: FilterView; events: LoggedEvent[] | null }> {
   try {
-    const check = await checkAddress(deps, text);
-    return { blocks: check.blocks, filter: { text, check, error: null } };
+    const [check, past] = await Promise.all([checkAddress(deps, text), history(deps, text)]);
+    // `history`'s events, oldest first, of the address and the ranges around it: newest first here.
+    const events = past.events
+      .slice(-RECENT_EVENTS)
+      .reverse()
+      .map((e) => ({ ...e, at: Date.parse(e.at) }));
+    return { blocks: check.blocks, filter: { text, check, error: null }, events };
   } catch (err) {
     if (err instanceof OperatorInputError) {
-      return { blocks: [], filter: { text, check: null, error: err.message } };
+      return { blocks: [], filter: { text, check: null, error: err.message }, events: null };
     }
     throw err;
   }
@@ -74,7 +83,7 @@ export async function loadView(deps: OperatorDeps, ev: WidgetEvent): Promise<Wid
   const filterText = typed === '*' ? '' : typed;
   const [listed, st, events] = await Promise.all([
     filterText === ''
-      ? listBlocks(deps).then((l) => ({ blocks: l.blocks, filter: null }))
+      ? listBlocks(deps).then((l) => ({ blocks: l.blocks, filter: null, events: null }))
       : filtered(deps, filterText),
     status(deps),
     readRecentEvents(deps.ddb, deps.tableName, nowMs, { limit: RECENT_EVENTS }),
@@ -91,7 +100,8 @@ export async function loadView(deps: OperatorDeps, ev: WidgetEvent): Promise<Wid
     page,
     pages,
     filter: listed.filter,
-    events,
+    events: listed.events ?? events,
+    eventsOf: listed.events === null ? null : (listed.filter?.check?.ip ?? null),
     thresholds: new Map(deps.config.rules.map((r) => [r.name, r.threshold])),
   };
 }

@@ -205,9 +205,15 @@ function eventRow(e: LoggedEvent, o: RenderOptions): string {
 
 function eventsTable(o: RenderOptions): string {
   const ev = o.view.events;
-  if (ev.length === 0)
-    return '<h3>Recent events</h3><p class="eb-note">None in the last 7 days.</p>';
-  return `<h3>Recent events</h3><table class="eb-events"><thead><tr><th>When</th><th>Event</th><th>Key</th><th>Rule</th><th>By</th><th>Reason</th></tr></thead><tbody>${ev
+  const of = o.view.eventsOf;
+  const title =
+    of === null
+      ? '<h3>Recent events</h3>'
+      : `<h3 class="eb-events-of">Events of ${esc(of)} and the ranges around it</h3>`;
+  if (ev.length === 0) {
+    return `${title}<p class="eb-note">${of === null ? 'None in the last 7 days.' : 'None.'}</p>`;
+  }
+  return `${title}<table class="eb-events"><thead><tr><th>When</th><th>Event</th><th>Key</th><th>Rule</th><th>By</th><th>Reason</th></tr></thead><tbody>${ev
     .map((e) => eventRow(e, o))
     .join('')}</tbody></table>`;
 }

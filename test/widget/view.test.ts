@@ -111,6 +111,13 @@ describe('the read-only widget', () => {
     expect(html).toContain('data-blocked="true" data-guarded="false"');
     expect(html).toContain('of the range 203.0.113.0/24');
     expect(html.match(/<tr data-key=/g)).toHaveLength(1);
+    // The events shown are the address's and its ranges' (the CLI's history), not every key's.
+    const events = html.slice(html.indexOf('<h3 class="eb-events-of">'));
+    expect(events).toMatch(
+      /^<h3 class="eb-events-of">Events of 203\.0\.113\.77 and the ranges around it<\/h3>/,
+    );
+    expect(events).toContain('<td class="key">203.0.113.0/24</td>');
+    expect(events).not.toContain('192.0.2.7');
     html = await render({ forms: { filter: 'not-an-ip' } });
     expect(html).toContain(
       '<div class="eb-error eb-check">not an IP address or CIDR: not-an-ip</div>',
