@@ -13,6 +13,8 @@ import { EventField, Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import {
   AccountPrincipal,
+  AnyPrincipal,
+  Effect,
   type IPrincipal,
   PolicyStatement,
   ServicePrincipal,
@@ -38,6 +40,7 @@ import { EVENTBRIDGE_SOURCE } from '../lambda/ingest/keys';
 import { ENV, TABLE } from '../lambda/shared/contract';
 import { RECONCILE_TRIGGER } from '../lambda/shared/reconcile-trigger';
 import { AttachProvider } from './attach-provider';
+import { VENDED_LOG_DELIVERY } from './cloudfront-v2-delivery';
 import { ConsoleWidget } from './console-widget';
 import { DeployRecord } from './deploy-record';
 import { EdgeBanMonitoring } from './edge-ban-monitoring';
@@ -206,7 +209,7 @@ export class EdgeBan extends Construct {
     this.logBucket =
       props.logBucket ??
       (config.logs.bucketName === undefined
-        ? newLogBucket(this, prefix, expiration)
+        ? newLogBucket(this, config, expiration)
         : Bucket.fromBucketName(this, 'LogBucket', config.logs.bucketName));
     if (!this.ownsLogBucket) this.enableEventBridge(this.logBucket);
 
@@ -586,7 +589,8 @@ function validate(config: EdgebanConfig, props: EdgeBanProps, stack: Stack): voi
   }
 }
 
-function newLogBucket(scope: Construct, prefix: string, expiration: Duration): Bucket {
+function newLogBucket(scope: Construct, config: EdgebanConfig, expiration: Duration): Bucket {
+  const prefix = config.logs.prefix;
   const bucket = new Bucket(scope, 'LogBucket', {
     // ALB and Classic ELB log delivery supports SSE-S3 only.
     encryption: BucketEncryption.S3_MANAGED,
@@ -626,12 +630,61 @@ function newLogBucket(scope: Construct, prefix: string, expiration: Duration): B
   for (const statement of vendedLogDeliveryStatements(bucket, prefix)) {
     bucket.addToResourcePolicy(statement);
   }
+  bucket.addToResourcePolicy(onlyLogDeliveryWrites(bucket, config, stack));
   Validations.of(bucket).acknowledge({
     id: 'AwsSolutions-S1',
     reason:
       'this bucket receives access logs; its own server access logs would need yet another bucket that needs logging in turn. Use CloudTrail data events to audit reads',
   });
   return bucket;
+}
+
+/**
+ * Only log delivery may write logs: anyone who could put an object under
+ * the prefix could plant lines that block any address. An explicit Deny
+ * wins over every Allow, in any identity policy of the account
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+ * Exempt, each by a key of the request context
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html):
+ * - the delivery service principals (`aws:PrincipalServiceName`, present
+ *   only for a service principal's own calls): CloudWatch vended logs
+ *   (CloudFront standard logging v2) and ELB in Regions opened since 2022;
+ * - the Region's ELB log delivery account (`aws:PrincipalAccount`);
+ * - `logs.extraWriters` (`aws:PrincipalArn`: a role's ARN, whatever the session).
+ * CloudFront legacy logging writes as the awslogsdelivery account through
+ * the bucket ACL, an account AWS names only by its canonical user id, which
+ * no condition key carries. Where it may deliver (CLOUDFRONT scope, legacy
+ * delivery), the Deny covers every principal of this account instead:
+ * other accounts can only write through an ACL grant, and changing the ACL
+ * takes `s3:PutBucketAcl` in this account.
+ */
+function onlyLogDeliveryWrites(
+  bucket: Bucket,
+  config: EdgebanConfig,
+  stack: Stack,
+): PolicyStatement {
+  const services = [VENDED_LOG_DELIVERY, ELB_LOG_DELIVERY];
+  const region = stack.region;
+  const elbAccount = Token.isUnresolved(region) ? undefined : RegionInfo.get(region).elbv2Account;
+  const legacyCloudFront =
+    config.scope === 'CLOUDFRONT' && config.logs.cloudfrontDelivery === 'legacy';
+  const writers = config.logs.extraWriters;
+  return new PolicyStatement({
+    sid: 'OnlyLogDeliveryWrites',
+    effect: Effect.DENY,
+    principals: [new AnyPrincipal()],
+    actions: ['s3:PutObject'],
+    resources: [bucket.arnForObjects(`${config.logs.prefix}*`)],
+    conditions: {
+      StringNotEqualsIfExists: { 'aws:PrincipalServiceName': services },
+      ...(legacyCloudFront
+        ? { StringEquals: { 'aws:PrincipalAccount': Aws.ACCOUNT_ID } }
+        : elbAccount === undefined
+          ? {}
+          : { StringNotEquals: { 'aws:PrincipalAccount': [elbAccount] } }),
+      ...(writers.length === 0 ? {} : { ArnNotLike: { 'aws:PrincipalArn': [...writers] } }),
+    },
+  });
 }
 
 /**

@@ -371,6 +371,10 @@ function pairAt(
   };
 }
 
+/** An IAM role, user or account root ARN (`logs.extraWriters`). */
+const IAM_PRINCIPAL_ARN =
+  /^arn:aws(-cn|-us-gov)?:iam::\d{12}:(root|(role|user)\/[A-Za-z0-9+=,.@_/-]{1,512})$/;
+
 /** The values of `logs.cloudfrontDelivery`. */
 export const CLOUDFRONT_DELIVERIES: readonly CloudFrontDelivery[] = ['legacy', 'v2-w3c', 'v2-json'];
 
@@ -387,6 +391,7 @@ function logsAt(value: unknown): EdgebanConfig['logs'] {
     'enableOn',
     'cloudfrontDelivery',
     'distributionFeatures',
+    'extraWriters',
   ]);
   const d = DEFAULT_CONFIG_RAW.logs;
   const logs: Mutable<EdgebanConfig['logs']> = {
@@ -411,6 +416,13 @@ function logsAt(value: unknown): EdgebanConfig['logs'] {
       `distribution feature (${DISTRIBUTION_FEATURES.join(' or ')})`,
       (s) => (DISTRIBUTION_FEATURES as readonly string[]).includes(s),
     ) as DistributionFeature[],
+    // --- logs.extraWriters: who besides log delivery may put objects under the prefix ---
+    extraWriters: stringListAt(
+      o.extraWriters,
+      'logs.extraWriters',
+      'IAM role, user or account root ARN',
+      (s) => IAM_PRINCIPAL_ARN.test(s),
+    ),
   };
   if (o.bucketName !== undefined) {
     const problem =

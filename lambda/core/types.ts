@@ -61,6 +61,11 @@ export interface EdgebanConfig {
     readonly cloudfrontDelivery: CloudFrontDelivery;
     /** What the distributions of `enableOn` use that a full config rewrite must be allowed to keep. */
     readonly distributionFeatures: readonly DistributionFeature[];
+    /**
+     * IAM principal ARNs that may put objects under the log prefix of a
+     * log bucket edgeban made, besides the log delivery services.
+     */
+    readonly extraWriters: readonly string[];
   };
   readonly attach: {
     readonly distributionIds: readonly string[];

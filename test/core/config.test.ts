@@ -24,7 +24,13 @@ function rule(fields: Record<string, unknown> = {}): Record<string, unknown> {
 
 const DEFAULTS: EdgebanConfig = {
   scope: 'CLOUDFRONT',
-  logs: { prefix: '', enableOn: [], cloudfrontDelivery: 'legacy', distributionFeatures: [] },
+  logs: {
+    prefix: '',
+    enableOn: [],
+    cloudfrontDelivery: 'legacy',
+    distributionFeatures: [],
+    extraWriters: [],
+  },
   attach: { distributionIds: [], albArns: [], mode: 'new-web-acl', replaceExistingWebAcl: false },
   rules: [{ name: 'flood', threshold: 2000, windowMinutes: 5, ipv4Prefix: 32, ipv6Prefix: 64 }],
   block: {
