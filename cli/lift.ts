@@ -144,7 +144,7 @@ export async function runReinstate(opts: ReinstateOptions, io: Io): Promise<void
     const { deps } = backend;
     const plan = await h.planReinstate(deps, since, until);
     if (plan.restore.length === 0) {
-      if (opts.json) printJson(io, h.reinstateResult(plan, []));
+      if (opts.json) printJson(io, h.reinstateResult(plan, [], 0));
       else if (plan.skipped.length > 0) io.out(renderPlan(plan));
       throw new RefusedError(
         plan.skipped.length === 0
@@ -158,7 +158,7 @@ export async function runReinstate(opts: ReinstateOptions, io: Io): Promise<void
           wouldReinstate: plan.restore.flatMap((c) =>
             c.block === undefined ? [] : [h.view(c.block, false)],
           ),
-          skipped: h.reinstateResult(plan, []).skipped,
+          skipped: h.reinstateResult(plan, [], 0).skipped,
         });
       } else io.out(renderPlan(plan));
       throw new UsageError(
@@ -166,21 +166,25 @@ export async function runReinstate(opts: ReinstateOptions, io: Io): Promise<void
       );
     }
     const by = await backend.actor();
+    const limit = h.reinstateLimit(deps);
     const done = await h.reinstate(deps, plan, by);
     const outcome = await backend.apply(deps.now());
-    const result = h.reinstateResult(plan, done);
+    const result = h.reinstateResult(plan, done, limit);
     if (opts.json) {
       warnIfFailed(outcome, io);
       printJson(io, result);
       return;
     }
-    const changed = plan.restore.length - done.length;
+    const changed = Math.min(plan.restore.length, limit) - done.length;
     io.out(
       `Reinstated ${plural(done.length, 'block')}, by ${by}.` +
         (changed === 0
           ? ''
           : ` ${plural(changed, 'block')} changed meanwhile and stay as they are.`) +
-        `\n${outcomeLine(outcome, null, false, false)}\n`,
+        `\n${outcomeLine(outcome, null, false, false)}\n` +
+        (result.remaining === 0
+          ? ''
+          : `${plural(result.remaining, 'more block')} to put back: run reinstate again (at most ${limit} a run, half of maxNewBlocksPerRun, so the reconciler's circuit breaker does not trip).\n`),
     );
   });
 }

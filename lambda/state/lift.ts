@@ -170,6 +170,8 @@ export interface ReinstatePlan {
 /** `reinstate`, as JSON. */
 export interface ReinstateResult {
   readonly reinstated: BlockView[];
+  /** Blocks the plan would put back that this run left for the next (see `reinstateLimit`). */
+  readonly remaining: number;
   readonly skipped: { key: string; rule: string | null; removedAt: string; reason: string }[];
 }
 
@@ -316,9 +318,20 @@ export async function planReinstate(
 }
 
 /**
- * Puts the plan's blocks back: the pair's block gets its end again, its
- * active item returns, and a `block` event by `by` says why. A pair
- * changed since the plan was made is left as it is.
+ * How many blocks one `reinstate` puts back: the reconciler takes them for
+ * new addresses, and more than `maxNewBlocksPerRun` in one run trips its
+ * circuit breaker (nothing written); half of it leaves room for the
+ * pipeline's own new blocks. The rest come back with the next `reinstate`.
+ */
+export function reinstateLimit(deps: OperatorDeps): number {
+  return Math.max(1, Math.floor(deps.config.maxNewBlocksPerRun / 2));
+}
+
+/**
+ * Puts the plan's blocks back, oldest removal first, at most
+ * {@link reinstateLimit}: the pair's block gets its end again, its active
+ * item returns, and a `block` event by `by` says why. A pair changed since
+ * the plan was made is left as it is.
  * @returns the blocks active again
  */
 export async function reinstate(
@@ -328,7 +341,7 @@ export async function reinstate(
 ): Promise<ActiveBlock[]> {
   const done: ActiveBlock[] = [];
   const nowMs = deps.now();
-  await inBatches(plan.restore, async (c) => {
+  await inBatches(plan.restore.slice(0, reinstateLimit(deps)), async (c) => {
     const b = c.block;
     if (b === undefined || b.rule === null) return;
     const atS = Math.floor(c.removedAt / 1000);
@@ -363,9 +376,11 @@ export async function reinstate(
 export function reinstateResult(
   plan: ReinstatePlan,
   reinstated: readonly ActiveBlock[],
+  limit: number,
 ): ReinstateResult {
   return {
     reinstated: reinstated.map((b) => view(b, false)),
+    remaining: Math.max(0, plan.restore.length - limit),
     skipped: plan.skipped.map((c) => ({
       key: c.key,
       rule: c.rule,

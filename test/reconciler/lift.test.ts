@@ -17,6 +17,7 @@ import {
   liftBlocks,
   planReinstate,
   reinstate,
+  reinstateLimit,
   reinstateResult,
 } from '../../lambda/state/lift';
 import {
@@ -239,10 +240,11 @@ describe('reinstate', () => {
       by: 'alice',
       reason: expect.stringMatching(/^reinstated: ended at 2024-05-01T10:10:00Z as a removal/),
     });
-    expect(reinstateResult(plan, done).reinstated.map((v) => v.blockedUntil)).toEqual([
-      iso(a.until * 1000),
-      iso(b.until * 1000),
-    ]);
+    expect(
+      reinstateResult(plan, done, reinstateLimit(w.operatorDeps())).reinstated.map(
+        (v) => v.blockedUntil,
+      ),
+    ).toEqual([iso(a.until * 1000), iso(b.until * 1000)]);
 
     await reconcile(w.reconcileDeps());
     expect(addressesOf(w, 0)).toEqual(['198.51.100.1/32', '198.51.100.2/32']);
@@ -283,6 +285,26 @@ describe('reinstate', () => {
       [short.key, 'login', expect.stringMatching(/^it would have ended at .* anyway$/)],
       ['198.51.100.4', null, expect.stringMatching(/^a manual block, or none/)],
     ]);
+  });
+
+  it('puts back at most half of maxNewBlocksPerRun a run, so the circuit breaker stays shut', async () => {
+    const w = await newWorld(cloud, { config: { maxNewBlocksPerRun: 5 } });
+    const keys = ['198.51.100.1', '198.51.100.2', '198.51.100.3'];
+    for (const k of keys) await ruleBlockWithState(w, k, 'flood');
+    for (const k of keys) await endedAsConsoleRemoval(w, k, T0 + 60_000);
+    const deps = w.operatorDeps();
+    expect(reinstateLimit(deps)).toBe(2);
+    const first = await planReinstate(deps, T0, T0 + 120_000);
+    const done = await reinstate(deps, first, 'alice');
+    expect(done.map((b) => b.key)).toEqual(['198.51.100.1', '198.51.100.2']);
+    expect(reinstateResult(first, done, 2).remaining).toBe(1);
+    const result = await reconcile(w.reconcileDeps());
+    expect(result.tripped).toBe(false);
+    const second = await planReinstate(deps, T0, T0 + 120_000);
+    expect(second.restore.map((c) => c.key)).toEqual(['198.51.100.3']);
+    expect((await reinstate(deps, second, 'alice')).map((b) => b.key)).toEqual(['198.51.100.3']);
+    await reconcile(w.reconcileDeps());
+    expect(addressesOf(w, 0)).toEqual(keys.map((k) => `${k}/32`));
   });
 
   it('refuses an empty range', async () => {
