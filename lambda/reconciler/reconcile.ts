@@ -38,14 +38,11 @@ import type { EdgebanConfig } from '../core/types';
 import { METRIC_DIMENSIONS, METRICS } from '../shared/contract';
 import {
   type ActiveBlock,
-  cidrToKey,
-  endKeyBlocks,
   type IpSetStatus,
   lagSeconds,
   readActiveBlocks,
   readIngestStatus,
   readModeOverride,
-  recordEvent,
   sweepExpired,
   writeReconcileStatus,
 } from '../state/blocks';
