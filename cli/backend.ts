@@ -17,13 +17,18 @@ import { ConfigError, parseConfig } from '../lambda/core/config';
 import { guardFor } from '../lambda/core/guard';
 import type { EdgebanConfig } from '../lambda/core/types';
 import { type IpSetRef, type ReconcileResult, reconcile } from '../lambda/reconciler/reconcile';
+import {
+  ConfigOutputError,
+  pipelineStackName,
+  readConfigOutput,
+} from '../lambda/shared/config-output';
 import { OUTPUTS } from '../lambda/shared/contract';
 import { uniqueTrigger } from '../lambda/shared/reconcile-trigger';
 import { type ReconcileStatus, readReconcileStatus } from '../lambda/state/blocks';
 import type { OperatorDeps } from '../lambda/state/operator';
 import { localClients } from '../local/cloud';
 import { DiscoveryError, discoveryPath, readDiscovery } from '../local/discovery';
-import { isUnreachable, oneLine, UnreachableError, UsageError } from './errors';
+import { isUnreachable, oneLine, RefusedError, UnreachableError, UsageError } from './errors';
 
 /** `--local` or `--stack NAME`, as the user gave them. */
 export interface TargetOptions {
@@ -217,6 +222,32 @@ async function stackOutputs(
   }
 }
 
+/**
+ * The outputs of stack `name`, or, when there is none of that name and
+ * `name` could be a stage, of that stage's pipeline stack (`--stack
+ * staging` finds `Edgeban-staging`).
+ */
+async function stagedStackOutputs(
+  cfn: CloudFormationClient,
+  name: string,
+  where: string,
+): Promise<Map<string, string>> {
+  try {
+    return await stackOutputs(cfn, name, where);
+  } catch (err) {
+    const staged = pipelineStackName(name);
+    if (!(err instanceof UsageError) || !/^[a-z][a-z0-9-]*$/.test(name)) throw err;
+    try {
+      return await stackOutputs(cfn, staged, where);
+    } catch (second) {
+      if (second instanceof UsageError) {
+        throw new UsageError(`${err.message} (nor ${staged}, the stack of a stage ${name})`);
+      }
+      throw second;
+    }
+  }
+}
+
 async function openStack(name: string, env: NodeJS.ProcessEnv): Promise<Backend> {
   if (name === '') throw new UsageError('--stack needs a stack name');
   const common = awsCommon(env);
@@ -224,7 +255,7 @@ async function openStack(name: string, env: NodeJS.ProcessEnv): Promise<Backend>
   const cfn = new CloudFormationClient(common);
   let outputs: Map<string, string>;
   try {
-    outputs = await stackOutputs(cfn, name, where);
+    outputs = await stagedStackOutputs(cfn, name, where);
   } finally {
     cfn.destroy();
   }
@@ -240,8 +271,11 @@ async function openStack(name: string, env: NodeJS.ProcessEnv): Promise<Backend>
   const tableName = need(OUTPUTS.tableName);
   let config: EdgebanConfig;
   try {
-    config = parseConfig(need(OUTPUTS.config));
+    config = parseConfig(readConfigOutput(need(OUTPUTS.config)));
   } catch (err) {
+    if (err instanceof ConfigOutputError) {
+      throw new RefusedError(`stack ${name} output ${OUTPUTS.config} ${err.message}`);
+    }
     if (err instanceof ConfigError) {
       throw new UsageError(`stack ${name} output ${OUTPUTS.config}: ${err.message}`);
     }

@@ -1,13 +1,27 @@
 import { Aspects, CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { parseConfig } from '../lambda/core/config';
+import { configOutput, pipelineStackName, STACK_NAMES } from '../lambda/shared/config-output';
 import { OUTPUTS } from '../lambda/shared/contract';
 import { BoundedAsyncInvoke } from './async-invoke';
 import { configObject, EdgeBan, type EdgebanConfigSource } from './edge-ban';
 import { CLOUDFRONT_WAF_REGION, EdgeBanWaf, type IpSetRef } from './edge-ban-waf';
 
 /** Stack ids of the app: `cdk deploy Edgeban EdgebanWaf`. */
-export const STACK_IDS = { pipeline: 'Edgeban', waf: 'EdgebanWaf' } as const;
+export const STACK_IDS = STACK_NAMES;
+
+/**
+ * The stack ids (and names) of a deployment: {@link STACK_IDS} with no
+ * stage, so an existing deployment keeps every name; `Edgeban-<stage>`
+ * and `EdgebanWaf-<stage>` with one. Every resource name derives from its
+ * stack's, so another stage is another deployment.
+ */
+export function stackIds(stage: string | undefined): { pipeline: string; waf: string } {
+  return {
+    pipeline: pipelineStackName(stage),
+    waf: stage === undefined ? STACK_IDS.waf : `${STACK_IDS.waf}-${stage}`,
+  };
+}
 
 /** Properties of {@link EdgebanStack}. */
 export interface EdgebanStackProps extends StackProps {
@@ -86,7 +100,7 @@ export class EdgebanStack extends Stack {
     });
     // --- end console widget outputs ---
     new CfnOutput(this, OUTPUTS.config, {
-      value: JSON.stringify(configObject(props.config)),
+      value: configOutput(configObject(props.config)),
       description: 'The edgeban config this stack runs with (read by the edgeban CLI with --stack)',
     });
     new CfnOutput(this, OUTPUTS.dashboardUrl, {
@@ -144,6 +158,7 @@ export interface EdgebanApp {
 export function buildEdgeban(scope: Construct, props: EdgebanAppProps): EdgebanApp {
   const raw = configObject(props.config);
   const config = parseConfig(raw);
+  const ids = stackIds(config.stage);
   const env = {
     ...(props.account === undefined ? {} : { account: props.account }),
     ...(props.region === undefined ? {} : { region: props.region }),
@@ -154,17 +169,17 @@ export function buildEdgeban(scope: Construct, props: EdgebanAppProps): EdgebanA
     props.region !== CLOUDFRONT_WAF_REGION;
   if (!split) {
     return {
-      pipeline: new EdgebanStack(scope, STACK_IDS.pipeline, { env, config: raw }),
+      pipeline: new EdgebanStack(scope, ids.pipeline, { env, config: raw }),
       waf: undefined,
     };
   }
-  const waf = new EdgebanWafStack(scope, STACK_IDS.waf, {
+  const waf = new EdgebanWafStack(scope, ids.waf, {
     env: { ...env, region: CLOUDFRONT_WAF_REGION },
     // The pipeline reads the IP set ids; CDK carries them across regions.
     crossRegionReferences: true,
     config: raw,
   });
-  const pipeline = new EdgebanStack(scope, STACK_IDS.pipeline, {
+  const pipeline = new EdgebanStack(scope, ids.pipeline, {
     env,
     crossRegionReferences: true,
     config: raw,

@@ -50,6 +50,7 @@ export {
   type EdgebanWafStackProps,
   ipSetConsoleUrl,
   STACK_IDS,
+  stackIds,
 } from './edgeban-stacks';
 export { EdgeBanError } from './errors';
 export {

@@ -629,7 +629,24 @@ const TOP_FIELDS = [
   'horizon',
   'alarms',
   'realtime',
+  'stage',
 ] as const;
+
+/** `stage`: lower-case letters, digits and inner hyphens, up to 20 characters. */
+const STAGE = /^[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?$/;
+
+/** `stage`, when given: it names the stacks, and with them every resource. */
+function stageAt(value: unknown): { stage?: string } {
+  if (value === undefined) return {};
+  if (typeof value !== 'string' || !STAGE.test(value)) {
+    fail(
+      'stage',
+      'must be 1 to 20 lower-case letters, digits and inner hyphens, starting with a letter',
+      value,
+    );
+  }
+  return { stage: value as string };
+}
 
 /**
  * Parses and validates the `edgeban` config.
@@ -690,6 +707,7 @@ export function parseConfig(raw: unknown): EdgebanConfig {
     horizonSeconds,
     alarms,
     realtime,
+    ...stageAt(c.stage),
   };
 }
 

@@ -90,6 +90,11 @@ export interface EdgebanConfig {
   };
   /** CloudFront real-time logs (DESIGN section 8). */
   readonly realtime: RealtimeConfig;
+  /**
+   * Names a deployment: stacks `Edgeban-<stage>`, `EdgebanWaf-<stage>`, ...
+   * and every resource in them. Absent, the names are the unstaged ones.
+   */
+  readonly stage?: string;
 }
 
 /**

@@ -16,6 +16,7 @@ import { type Io, run } from '../../cli/main';
 import { parseConfig } from '../../lambda/core/config';
 import { guardFor } from '../../lambda/core/guard';
 import { type IpSetRef, reconcile } from '../../lambda/reconciler/reconcile';
+import { CONFIG_OUTPUT_SCHEMA, configOutput } from '../../lambda/shared/config-output';
 import { OUTPUTS } from '../../lambda/shared/contract';
 import { RECONCILE_TRIGGER } from '../../lambda/shared/reconcile-trigger';
 import { ensureTable } from '../../lambda/state/table';
@@ -199,6 +200,64 @@ describe('edgeban operator commands --stack', () => {
     expect(old.code).toBe(2);
     expect(old.err).toBe(
       'edgeban: stack edgeban has no output Config: is it an edgeban pipeline stack, deployed by this version?\n',
+    );
+  });
+});
+
+describe('edgeban --stack and stages', () => {
+  /** A stack named `name` whose Config output is `config`. */
+  function stackWith(name: string, config: string, tableName = 'edgeban-staged'): void {
+    cfn
+      .on(DescribeStacksCommand)
+      .rejects(Object.assign(new Error('Stack does not exist'), { name: 'ValidationError' }));
+    cfn.on(DescribeStacksCommand, { StackName: name }).resolves({
+      Stacks: [
+        {
+          StackName: name,
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [
+            { OutputKey: OUTPUTS.tableName, OutputValue: tableName },
+            { OutputKey: OUTPUTS.config, OutputValue: config },
+          ],
+        },
+      ],
+    });
+  }
+
+  it('finds the pipeline stack of a stage by the stage name', async () => {
+    const { dynamodb } = cloud.clients({ maxAttempts: 1 });
+    await ensureTable(dynamodb, 'edgeban-staged');
+    stackWith('Edgeban-staging', configOutput({ ...RAW_CONFIG, stage: 'staging' }));
+    const r = await edgeban(['list', '--json', '--stack', 'staging']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual({ blocks: [] });
+  });
+
+  it('reads the Config output of a stack deployed before it carried a schema version', async () => {
+    const { dynamodb } = cloud.clients({ maxAttempts: 1 });
+    await ensureTable(dynamodb, 'edgeban-staged');
+    stackWith('Edgeban', JSON.stringify(RAW_CONFIG));
+    const r = await edgeban(['list', '--json', '--stack', 'Edgeban']);
+    expect(r.code).toBe(0);
+  });
+
+  it('refuses, in one line, a Config output of a schema version it does not know', async () => {
+    stackWith('Edgeban', JSON.stringify({ schemaVersion: 2, config: RAW_CONFIG, more: {} }));
+    const r = await edgeban(['list', '--stack', 'Edgeban']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `edgeban: stack Edgeban output Config has schema version 2, and this edgeban reads version ${CONFIG_OUTPUT_SCHEMA}: use the edgeban version that deployed the stack\n`,
+    );
+  });
+
+  it('names both stacks it looked for when neither exists', async () => {
+    stackWith('Edgeban', configOutput(RAW_CONFIG));
+    const r = await edgeban(['list', '--stack', 'prod']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /^edgeban: stack prod not found in us-east-1: .* \(nor Edgeban-prod, the stack of a stage prod\)\n$/,
     );
   });
 });

@@ -88,6 +88,11 @@ const SHAPES: [string, Record<string, unknown>, string | null][] = [
     'eu-west-1',
   ],
   ['the shipped config, environment-agnostic', {}, null],
+  [
+    'a staging deployment from eu-west-1',
+    { stage: 'staging', attach: { distributionIds: [DIST] } },
+    'eu-west-1',
+  ],
 ];
 
 /** Each shape, synthesized once for every check in this file. */

@@ -7,6 +7,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambda/core/config';
 import { parseS3EventBody } from '../../lambda/ingest/ingest';
+import { readConfigOutput } from '../../lambda/shared/config-output';
 import {
   ENV,
   METRIC_DIMENSIONS,
@@ -639,7 +640,7 @@ describe('outputs', () => {
       ].sort(),
     );
     expect(outputs[OUTPUTS.tableName]!.Value).toEqual({ Ref: table });
-    expect(parseConfig(JSON.parse(outputs[OUTPUTS.config]!.Value as string))).toEqual(
+    expect(parseConfig(readConfigOutput(outputs[OUTPUTS.config]!.Value as string))).toEqual(
       parseConfig(SHIPPED),
     );
     expect(JSON.stringify(outputs[`${OUTPUTS.ipSetConsoleUrl}Ipv41`]!.Value)).toMatch(
