@@ -162,3 +162,16 @@ describe('with the sets in EdgebanWaf (us-east-1) and the table in the eu-west-1
     expect(resources(own[0]!)).toHaveLength(1);
   });
 });
+
+describe('with a stage', () => {
+  it("finds the staged pipeline stack's table, and may write only to it", () => {
+    const s = synth({ stage: 'prod' }, 'eu-west-1');
+    const waf = s.waf!;
+    expect(record(waf).Properties[DEPLOY_RECORD_PROPS.pipelineStack]).toBe('Edgeban-prod');
+    const table = logicalId(s.pipeline, 'AWS::DynamoDB::Table', 'EdgeBanTable');
+    const put = handlerStatements(waf).find((st) => actions(st).includes('dynamodb:PutItem'));
+    expect(put?.Resource).toBe(
+      `arn:aws:dynamodb:eu-west-1:123456789012:table/Edgeban-prod-${table}-*`,
+    );
+  });
+});

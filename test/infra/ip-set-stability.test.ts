@@ -113,6 +113,7 @@ const CHANGES: readonly Change[] = [
  */
 const MAKES_NEW_SETS: Readonly<Record<string, string>> = {
   scope: 'a set cannot change scope: CloudFormation replaces it (a new, empty set)',
+  stage: 'a stage names the stacks: another stage is another deployment with its own sets',
 };
 
 /** Fields that have one valid value, so no change of them exists. */
