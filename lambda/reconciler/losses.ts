@@ -8,7 +8,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { EdgebanConfig } from '../core/types';
 import { type ActiveBlock, cidrToKey, endKeyBlocks, recordEvent } from '../state/blocks';
 import type { Wanted } from './plan';
-import { judgeLoss } from './removals';
+import { type DeployMark, deployExplainsLoss, judgeLoss } from './removals';
 import type { ReconcileLogger } from './result';
 import type { SetRun } from './set-run';
 
@@ -28,8 +28,12 @@ export interface LossContext {
   /** The desired addresses; a person's removal takes its address out. */
   readonly wanted: Map<string, Wanted>;
   readonly active: readonly ActiveBlock[];
-  /** Deploy records of the stack that owns the sets, since the oldest last read. */
-  readonly deploys: readonly { readonly at: number }[];
+  /**
+   * Deploy records of the stack that owns the sets, since the oldest last
+   * read less `DEPLOY_IN_PROGRESS_MS` (a deploy in progress started
+   * before it).
+   */
+  readonly deploys: readonly DeployMark[];
   readonly result: { readonly resets: string[]; readonly consoleUnblocks: string[] };
   readonly log?: ReconcileLogger;
 }
@@ -44,7 +48,7 @@ export class LossHandler {
   /** Takes in what a fresh read lacks: a reset to repair, or a person's removals. */
   async judge(r: SetRun, lastReadAt: number): Promise<void> {
     const missing = r.missing();
-    const deployed = this.c.deploys.some((d) => d.at > lastReadAt);
+    const deployed = deployExplainsLoss(this.c.deploys, lastReadAt, this.c.now());
     // A deploy since the last fresh read: the record keeps the new read time either way.
     if (deployed) r.dirty = true;
     const verdict = judgeLoss(missing.length, r.confirmed.size, deployed, r.resetAt !== null);

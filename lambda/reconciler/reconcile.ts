@@ -53,7 +53,7 @@ import { acquireLease, type Lease, RUN_BUDGET_MS, releaseLease } from './lease';
 import { LossHandler } from './losses';
 import { claimMemberships, deleteMembership, type Membership, writeMembership } from './membership';
 import { byPriority, desiredAddresses, place, type Wanted } from './plan';
-import { isStale } from './removals';
+import { DEPLOY_IN_PROGRESS_MS, isStale } from './removals';
 import {
   emptyResult,
   type MutableResult,
@@ -225,7 +225,7 @@ class Run {
       fence: this.fence,
       wanted: this.wanted,
       active: this.active,
-      deploys: await readDeploysSince(ddb, table, oldestRead + 1),
+      deploys: await readDeploysSince(ddb, table, oldestRead + 1 - DEPLOY_IN_PROGRESS_MS),
       result: this.result,
       ...(this.log ? { log: this.log } : {}),
     });

@@ -33,6 +33,44 @@ export function isStale(token: string, superseded: readonly string[]): boolean {
 }
 
 /** What a loss is. */
+/**
+ * How long a deploy's `before` record with no `after` record yet keeps a
+ * loss counted as that deploy's reset. CloudFormation empties the sets
+ * between the two records, so a read in that gap is the deploy's doing
+ * even when the set's previous read came after the `before` record. An
+ * `after` record that was never written (the handler logs and lets the
+ * deployment go on) stops excusing losses after this long.
+ */
+export const DEPLOY_IN_PROGRESS_MS = 60 * 60 * 1000;
+
+/** What {@link deployExplainsLoss} needs of a deploy record. */
+export interface DeployMark {
+  readonly at: number;
+  readonly stack?: string;
+  readonly phase?: 'before' | 'after';
+}
+
+/**
+ * Whether a deploy can explain a loss in a read of a set whose last fresh
+ * read was at `lastReadAt`: a record newer than that read, or a deploy in
+ * progress (a `before` record of a stack, younger than
+ * {@link DEPLOY_IN_PROGRESS_MS}, with no `after` record of that stack at
+ * or after it).
+ */
+export function deployExplainsLoss(
+  deploys: readonly DeployMark[],
+  lastReadAt: number,
+  nowMs: number,
+): boolean {
+  if (deploys.some((d) => d.at > lastReadAt)) return true;
+  return deploys.some(
+    (b) =>
+      b.phase === 'before' &&
+      nowMs - b.at <= DEPLOY_IN_PROGRESS_MS &&
+      !deploys.some((a) => a.phase === 'after' && a.stack === b.stack && a.at >= b.at),
+  );
+}
+
 export type LossVerdict =
   | { readonly kind: 'none' }
   | { readonly kind: 'reset'; readonly cause: 'deploy' | 'mass' | 'ongoing' }

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMemberships } from '../../lambda/reconciler/membership';
 import { reconcile } from '../../lambda/reconciler/reconcile';
+import { DEPLOY_IN_PROGRESS_MS, deployExplainsLoss } from '../../lambda/reconciler/removals';
 import { METRICS } from '../../lambda/shared/contract';
 import { type HistoryEvent, readActiveBlocks, readHistory } from '../../lambda/state/blocks';
 import { recordDeploy } from '../../lambda/state/deploys';
@@ -120,6 +121,45 @@ describe('a reset of an IP set', () => {
     ]);
     expect(addressesOf(w, 1)).toEqual(['2001:db8:1::/64']);
     expect(kinds(await historyOf(w, keys))).toEqual({ reset: 5 });
+  });
+
+  it('takes a loss read between the wipe and the after record for the deploy in progress, and a removal after it for a person', async () => {
+    const w = await newWorld(cloud);
+    const keys = ['192.0.2.1', '192.0.2.2', '192.0.2.3'];
+    await putBlocks(
+      w,
+      keys.map((k) => ruleBlock(w, k)),
+    );
+    await reconcile(w.reconcileDeps());
+    const mark = (phase: 'before' | 'after', requestId: string) =>
+      recordDeploy(w.ddb, w.tableName, {
+        at: w.clock,
+        kind: 'Update',
+        hash: 'h',
+        stack: 'edgeban',
+        requestId,
+        phase,
+      });
+    w.clock += 1_000;
+    await mark('before', 'req-before');
+    // A fresh read after the before record: the deploy is older than it.
+    w.clock += 1_000;
+    await reconcile(w.reconcileDeps());
+    w.clock += 1_000;
+    cloud.waf.cloudFormationUpdate({ id: w.ipSets[0]!.id }, { addresses: [] });
+    w.clock += 1_000;
+    // 3 of 3 missing is under max(10, 10%): only the deploy in progress makes it a reset.
+    const during = await reconcile(w.reconcileDeps());
+    expect(during.consoleUnblocks).toEqual([]);
+    expect([...during.resets].sort()).toEqual([...keys].sort());
+    expect(addressesOf(w, 0)).toEqual(keys.map((k) => `${k}/32`));
+    await mark('after', 'req-after');
+    w.clock += 60_000;
+    await reconcile(w.reconcileDeps());
+    w.clock += 60_000;
+    cloud.waf.setAddresses({ id: w.ipSets[0]!.id }, ['192.0.2.1/32', '192.0.2.2/32']);
+    const after = await reconcile(w.reconcileDeps());
+    expect(after).toMatchObject({ consoleUnblocks: ['192.0.2.3'], resets: [] });
   });
 
   it('keeps the incident open across a run that could not write: still no unblock, one event', async () => {
@@ -279,5 +319,29 @@ describe('stale reads', () => {
     expect(addressesOf(w, 0)).toEqual(['192.0.2.7/32', '192.0.2.8/32']);
     expect(await readHistory(w.ddb, w.tableName, '192.0.2.7')).toEqual([]);
     cloud.waf.setRealism({});
+  });
+});
+
+describe('deployExplainsLoss', () => {
+  const HOUR_MS = 3_600_000;
+  it('returns true for a record newer than the last read, whatever its phase', () => {
+    expect(deployExplainsLoss([{ at: 10 }], 5, 20)).toBe(true);
+    expect(deployExplainsLoss([{ at: 5 }], 5, 20)).toBe(false);
+  });
+  it('returns true while a before record has no after record of its stack', () => {
+    const before = { at: 1_000, stack: 's', phase: 'before' as const };
+    expect(deployExplainsLoss([before], 2_000, 3_000)).toBe(true);
+    expect(
+      deployExplainsLoss([before, { at: 1_500, stack: 's', phase: 'after' }], 2_000, 3_000),
+    ).toBe(false);
+    expect(
+      deployExplainsLoss([before, { at: 1_500, stack: 'other', phase: 'after' }], 2_000, 3_000),
+    ).toBe(true);
+  });
+  it('returns false once a before record is older than DEPLOY_IN_PROGRESS_MS', () => {
+    const before = { at: 0, stack: 's', phase: 'before' as const };
+    expect(DEPLOY_IN_PROGRESS_MS).toBe(HOUR_MS);
+    expect(deployExplainsLoss([before], 10, HOUR_MS)).toBe(true);
+    expect(deployExplainsLoss([before], 10, HOUR_MS + 1)).toBe(false);
   });
 });
