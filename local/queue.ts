@@ -91,7 +91,8 @@ export interface ConsumerOptions {
    */
   readonly batchSize?: number;
   /**
-   * Invocations at once (Lambda concurrency; 1 for a reserved concurrency of 1).
+   * Invocations at once (Lambda concurrency). A FIFO queue runs each message
+   * group one batch at a time whatever this is.
    * @default 1
    */
   readonly concurrency?: number;
