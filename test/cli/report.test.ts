@@ -1,12 +1,11 @@
 /// <reference lib="dom" />
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type Io, run } from '../../cli/main';
+import { browserTestFor, launchChromium } from '../fixtures/chromium';
 import { burst, cloudFrontFile, type Hit, tempLogs } from './logs';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 async function writeReport(): Promise<string> {
   const hits: Hit[] = [];
@@ -53,29 +52,11 @@ describe('replay --report', () => {
     expect(html).toMatch(/<table class="decisions">.*198\.51\.100\.7.*flood/s);
   });
 
-  const haveChromium = existsSync(CHROMIUM);
-  const browserTest = haveChromium || process.env.CI === 'true' ? it : it.skip;
-  if (!haveChromium && process.env.CI !== 'true') {
-    console.warn(
-      `report browser test skipped: no Chromium at ${CHROMIUM} (install it with: sudo apt-get install -y chromium)`,
-    );
-  }
+  const browserTest = browserTestFor('report');
 
   browserTest('renders its charts in headless Chromium', async () => {
-    expect(existsSync(CHROMIUM), `Chromium is required under CI=true at ${CHROMIUM}`).toBe(true);
     const report = await writeReport();
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
       const requests: string[] = [];

@@ -1,21 +1,15 @@
 /// <reference lib="dom" />
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
 import { startWidgetServer, type WidgetServer } from '../../local/widget-server';
+import { browserTestFor, launchChromium } from '../fixtures/chromium';
 import { addressesOf, newWorld, type World } from '../reconciler/env';
 import { actDeps, seedState } from './env';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-const browserTest = haveChromium || process.env.CI === 'true' ? it : it.skip;
-if (!haveChromium && process.env.CI !== 'true') {
-  console.warn(
-    `widget browser test skipped: no Chromium at ${CHROMIUM} (install it with: sudo apt-get install -y chromium)`,
-  );
-}
+const browserTest = browserTestFor('widget');
 
 /** Where the screenshots go, to look at: EDGEBAN_SCREENSHOTS, else a temporary directory. */
 const SHOTS = process.env.EDGEBAN_SCREENSHOTS ?? mkdtempSync(join(tmpdir(), 'edgeban-widget-'));
@@ -36,21 +30,7 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-async function launch() {
-  expect(existsSync(CHROMIUM), `Chromium is required under CI=true at ${CHROMIUM}`).toBe(true);
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
-}
+const launch = launchChromium;
 
 describe('the widget in headless Chromium', () => {
   browserTest(
