@@ -8,11 +8,52 @@ export type RequestFilter = ((req: ParsedRequest) => boolean) | null;
 
 /** Which request fields the given rules need decoded. */
 export function fieldNeeds(rules: readonly Rule[]): FieldNeeds {
+  const path = rules.some((r) => r.path !== undefined);
+  const bytes = rules.every((r) => r.path === undefined || pathPrefixBytes(r.path) !== null);
   return {
     method: rules.some((r) => r.methods !== undefined),
-    path: rules.some((r) => r.path !== undefined),
+    path,
+    pathBytes: path && bytes ? true : undefined,
     host: rules.some((r) => r.host !== undefined),
     status: rules.some((r) => r.status !== undefined),
+  };
+}
+
+/**
+ * The UTF-8 bytes of a path prefix when testing them against a path's raw
+ * bytes answers exactly as testing the prefix against the decoded path;
+ * else null. That holds for well-formed text without U+FFFD: decoded text
+ * starts with such a prefix only where its characters come from valid
+ * sequences, which are exactly the prefix's bytes. A prefix with U+FFFD
+ * (which invalid bytes decode to) or a lone surrogate is tested on text.
+ */
+export function pathPrefixBytes(prefix: string): Buffer | null {
+  if (prefix.includes('\uFFFD')) return null;
+  const bytes = Buffer.from(prefix, 'utf8');
+  return bytes.toString('utf8') === prefix ? bytes : null;
+}
+
+/** Whether `buf` from `start` to `end` begins with `prefix`. */
+function startsWithBytes(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  const n = prefix.length;
+  if (end - start < n) return false;
+  for (let i = 0; i < n; i++) if (buf[start + i] !== prefix[i]) return false;
+  return true;
+}
+
+/** A path-prefix check over a request's decoded path or its raw bytes. */
+function pathFilter(prefix: string): (req: ParsedRequest) => boolean {
+  const bytes = pathPrefixBytes(prefix);
+  return (req) => {
+    const buf = req.pathBuf;
+    if (buf != null) {
+      const start = req.pathStart!;
+      const end = req.pathEnd!;
+      return bytes !== null
+        ? startsWithBytes(buf, start, end, bytes)
+        : buf.toString('utf8', start, end).startsWith(prefix);
+    }
+    return req.path !== null && req.path.startsWith(prefix);
   };
 }
 
@@ -50,8 +91,7 @@ export function compileFilter(rule: Rule): RequestFilter {
     checks.push((req) => req.method !== null && methods.has(req.method));
   }
   if (rule.path !== undefined) {
-    const prefix = rule.path;
-    checks.push((req) => req.path !== null && req.path.startsWith(prefix));
+    checks.push(pathFilter(rule.path));
   }
   if (rule.host !== undefined) {
     const pattern = rule.host;

@@ -82,6 +82,11 @@ class FileScanner implements LineSink {
     minute: 0,
     method: null,
     path: null,
+    // Present from the start (one object shape); set only by a parser
+    // that leaves the path undecoded.
+    pathBuf: undefined,
+    pathStart: undefined,
+    pathEnd: undefined,
     host: null,
     status: null,
   };

@@ -130,6 +130,14 @@ export interface ParsedRequest {
   method: string | null;
   /** URI path without query, or null. */
   path: string | null;
+  /**
+   * The path's raw bytes (`pathBuf` from `pathStart` to `pathEnd`) when the
+   * parser left `path` undecoded for a byte test ({@link FieldNeeds.pathBytes});
+   * null or absent otherwise. Valid only during the callback.
+   */
+  pathBuf?: Buffer | null;
+  pathStart?: number;
+  pathEnd?: number;
   /** Lower-case host without port, or null. */
   host: string | null;
   /** Status the client got, or null for `-`. */
@@ -140,6 +148,12 @@ export interface ParsedRequest {
 export interface FieldNeeds {
   readonly method: boolean;
   readonly path: boolean;
+  /**
+   * The path is only prefix-tested with byte-exact prefixes, so a parser
+   * may hand out its bytes (`pathBuf`) instead of decoding `path`. Parsers
+   * that ignore it decode `path` as usual.
+   */
+  readonly pathBytes?: boolean;
   readonly host: boolean;
   readonly status: boolean;
 }

@@ -562,7 +562,21 @@ class W3cParser implements CloudFrontParser {
     if (needs.status) out.status = status;
     if (needs.method)
       out.method = this.readMethod ? methodOf(buf, fs[S_METHOD]!, fe[S_METHOD]!) : null;
-    if (needs.path) out.path = this.readPath ? pathOf(buf, fs[S_PATH]!, fe[S_PATH]!) : null;
+    if (needs.path) {
+      out.path = null;
+      if (this.readPath) {
+        const ps = fs[S_PATH]!;
+        const pe = fe[S_PATH]!;
+        if (needs.pathBytes !== true) out.path = pathOf(buf, ps, pe);
+        else if (pe === ps || (pe - ps === 1 && buf[ps] === DASH)) out.pathBuf = null;
+        else {
+          // Left undecoded: the rules test it as bytes (rules.ts, pathFilter).
+          out.pathBuf = buf;
+          out.pathStart = ps;
+          out.pathEnd = pe;
+        }
+      } else if (needs.pathBytes === true) out.pathBuf = null;
+    }
     if (needs.host) {
       let host: string | null = null;
       if (this.hostHeaderCol >= 0 && this.hostHeaderCol <= col) {
