@@ -53,7 +53,8 @@ function pathFilter(prefix: string): (req: ParsedRequest) => boolean {
         ? startsWithBytes(buf, start, end, bytes)
         : buf.toString('utf8', start, end).startsWith(prefix);
     }
-    return req.path !== null && req.path.startsWith(prefix);
+    const path = req.path;
+    return path !== null ? path.startsWith(prefix) : false;
   };
 }
 
