@@ -16,7 +16,14 @@ import { createGunzip, type Gunzip, type ZlibOptions, constants as zlibConstants
 import { type CloudFrontParser, layoutFromFields, parseFieldsLine } from './formats/cloudfront';
 import { createParser, DETECT_LINES, FormatDetector } from './formats/detect';
 import { type LineSink, LineSplitter, MAX_LINE_BYTES } from './lines';
-import type { FieldNeeds, FileScan, LineParser, LogFormat, ParsedRequest } from './types';
+import {
+  blankRequest,
+  type FieldNeeds,
+  type FileScan,
+  type LineParser,
+  type LogFormat,
+  type ParsedRequest,
+} from './types';
 
 export { MAX_LINE_BYTES } from './lines';
 
@@ -77,19 +84,7 @@ class FileScanner implements LineSink {
   private parser: LineParser | null = null;
   private detector: FormatDetector | null = new FormatDetector();
   private pending: Pending[] = [];
-  private readonly req: ParsedRequest = {
-    ip: '',
-    minute: 0,
-    method: null,
-    path: null,
-    // Present from the start (one object shape); set only by a parser
-    // that leaves the path undecoded.
-    pathBuf: undefined,
-    pathStart: undefined,
-    pathEnd: undefined,
-    host: null,
-    status: null,
-  };
+  private readonly req: ParsedRequest = blankRequest();
 
   constructor(
     private readonly needs: FieldNeeds,

@@ -49,7 +49,7 @@ import {
 } from '../core/formats/realtime';
 import type { Guard } from '../core/guard';
 import { fieldNeeds } from '../core/rules';
-import type { EdgebanConfig, ParsedRequest } from '../core/types';
+import { blankRequest, type EdgebanConfig } from '../core/types';
 import {
   commitPairs,
   horizonMinute,
@@ -236,14 +236,7 @@ function countChunk(
     guard: deps.guard,
     minMinute: (deps.horizon ?? true) ? horizonMinute(config, deps.now()) : undefined,
   });
-  const req: ParsedRequest = {
-    ip: '',
-    minute: 0,
-    method: null,
-    path: null,
-    host: null,
-    status: null,
-  };
+  const req = blankRequest();
   let rejected = 0;
   let duplicates = 0;
   let maxMinute: number | null = null;
@@ -287,14 +280,7 @@ function rememberIds(
   records: readonly ShardRecord[],
   seen: Set<string>,
 ): void {
-  const req: ParsedRequest = {
-    ip: '',
-    minute: 0,
-    method: null,
-    path: null,
-    host: null,
-    status: null,
-  };
+  const req = blankRequest();
   for (const r of records) {
     if (parser.parse(r.data, 0, r.data.length, req) !== null) continue;
     const id = parser.requestId();

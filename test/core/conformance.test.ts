@@ -18,7 +18,12 @@ import {
 import { createParser, SKIP_REASON } from '../../lambda/core/formats/detect';
 import { canonicalIp } from '../../lambda/core/ip';
 import { scanStream } from '../../lambda/core/scan';
-import type { FieldNeeds, FileScan, LogFormat, ParsedRequest } from '../../lambda/core/types';
+import {
+  blankRequest,
+  type FieldNeeds,
+  type FileScan,
+  type LogFormat,
+} from '../../lambda/core/types';
 import { corpusPresent, ORACLES, SAMPLES } from '../fixtures/corpus';
 import { chunked } from '../fixtures/logs';
 
@@ -114,14 +119,7 @@ function perLine(
       (parser as CloudFrontParser).setLayout(layoutFromFields(fields));
     }
     if (!isData(line)) continue;
-    const req: ParsedRequest = {
-      ip: '',
-      minute: 0,
-      method: null,
-      path: null,
-      host: null,
-      status: null,
-    };
+    const req = blankRequest();
     const reason = parser.parse(line.text, 0, line.text.length, req);
     out.set(line.number, reason === null ? { ip: req.ip } : { reason });
   }
