@@ -24,6 +24,7 @@ import { OUTPUTS } from '../../lambda/shared/contract';
 import { readDeploysSince } from '../../lambda/state/deploys';
 import { ensureTable } from '../../lambda/state/table';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud';
+import { customResourceEvent } from '../fixtures/cfn-event';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
 const STACK_ID = 'arn:aws:cloudformation:us-east-1:123456789012:stack/EdgebanWaf/0f3a';
@@ -69,25 +70,13 @@ function event(
   props: Record<string, string>,
   requestId = randomUUID(),
 ): CloudFormationCustomResourceEvent {
-  const base = {
-    ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:framework',
-    ResponseURL: 'https://example.invalid/response',
-    StackId: STACK_ID,
-    RequestId: requestId,
-    LogicalResourceId: 'WafDeployRecord762157E0',
-    ResourceType: 'Custom::EdgebanDeployRecord',
-    ResourceProperties: { ServiceToken: 'x', ...props },
-  };
-  if (type === 'Create') return { ...base, RequestType: 'Create' };
-  if (type === 'Update') {
-    return {
-      ...base,
-      RequestType: 'Update',
-      PhysicalResourceId: DEPLOY_RECORD_PHYSICAL_ID,
-      OldResourceProperties: { ServiceToken: 'x' },
-    };
-  }
-  return { ...base, RequestType: 'Delete', PhysicalResourceId: DEPLOY_RECORD_PHYSICAL_ID };
+  return customResourceEvent(type, props, {
+    resourceType: 'Custom::EdgebanDeployRecord',
+    logicalId: 'WafDeployRecord762157E0',
+    stackId: STACK_ID,
+    requestId,
+    physicalId: DEPLOY_RECORD_PHYSICAL_ID,
+  });
 }
 
 const sameStack = (table: string, hash = 'a'.repeat(32)) => ({

@@ -20,6 +20,7 @@ import {
   onEvent,
   parseAlbLoggingPhysicalId,
 } from '../../lambda/alb-logging/resource';
+import { customResourceEvent } from '../fixtures/cfn-event';
 
 const ALB =
   'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/0123456789abcdef';
@@ -49,29 +50,22 @@ function event(
   type: 'Create' | 'Update' | 'Delete',
   fields: { arn?: string; physicalId?: string } = {},
 ): CloudFormationCustomResourceEvent {
-  const base = {
+  const props = {
     ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:framework',
-    ResponseURL: 'https://example.invalid/',
-    StackId: 'arn:aws:cloudformation:eu-west-1:123456789012:stack/Edgeban/1',
-    RequestId: 'r1',
-    LogicalResourceId: 'EdgeBanAlbLogging0123456789abcdefE4B91620',
-    ResourceType: 'Custom::EdgebanAlbLogging',
-    ResourceProperties: {
-      ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:framework',
-      LoadBalancerArn: fields.arn ?? ALB,
-      Bucket: OURS.bucket,
-      Prefix: OURS.prefix,
-    },
+    LoadBalancerArn: fields.arn ?? ALB,
+    Bucket: OURS.bucket,
+    Prefix: OURS.prefix,
   };
-  if (type === 'Create') return { ...base, RequestType: 'Create' };
-  const PhysicalResourceId = fields.physicalId ?? albLoggingPhysicalId(ALB, THEIRS);
-  if (type === 'Delete') return { ...base, RequestType: 'Delete', PhysicalResourceId };
-  return {
-    ...base,
-    RequestType: 'Update',
-    PhysicalResourceId,
-    OldResourceProperties: base.ResourceProperties,
-  };
+  return customResourceEvent(type, props, {
+    resourceType: 'Custom::EdgebanAlbLogging',
+    logicalId: 'EdgeBanAlbLogging0123456789abcdefE4B91620',
+    stackId: 'arn:aws:cloudformation:eu-west-1:123456789012:stack/Edgeban/1',
+    requestId: 'r1',
+    ...(type === 'Create'
+      ? {}
+      : { physicalId: fields.physicalId ?? albLoggingPhysicalId(ALB, THEIRS) }),
+    old: props,
+  });
 }
 
 /** The attributes of each ModifyLoadBalancerAttributes call, by load balancer. */

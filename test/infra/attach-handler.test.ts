@@ -35,6 +35,7 @@ import {
   parsePhysicalId,
   webAclPhysicalId,
 } from '../../lambda/attach/resources';
+import { customResourceEvent } from '../fixtures/cfn-event';
 
 const DIST = 'E2QWRUHEXAMPLE';
 const OURS =
@@ -78,25 +79,12 @@ function event(
   props: Record<string, unknown>,
   extra: { physicalId?: string; old?: Record<string, unknown> } = {},
 ): CloudFormationCustomResourceEvent {
-  const base = {
-    ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:framework',
-    ResponseURL: 'https://example.com/response',
-    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/EdgebanWaf/x',
-    RequestId: 'req',
-    LogicalResourceId: 'WafDistribution',
-    ResourceType: 'Custom::EdgebanDistributionWebAcl',
-    ResourceProperties: { ServiceToken: 'token', ...props },
-  };
-  if (requestType === 'Create') return { ...base, RequestType: 'Create' };
-  if (requestType === 'Update') {
-    return {
-      ...base,
-      RequestType: 'Update',
-      PhysicalResourceId: extra.physicalId ?? '',
-      OldResourceProperties: { ServiceToken: 'token', ...extra.old },
-    };
-  }
-  return { ...base, RequestType: 'Delete', PhysicalResourceId: extra.physicalId ?? '' };
+  return customResourceEvent(requestType, props, {
+    resourceType: 'Custom::EdgebanDistributionWebAcl',
+    logicalId: 'WafDistribution',
+    stackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/EdgebanWaf/x',
+    ...extra,
+  });
 }
 
 const webAcl = (arn = OURS, replace: boolean | string = false) => ({

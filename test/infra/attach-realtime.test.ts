@@ -23,6 +23,7 @@ import {
   realtimePhysicalId,
 } from '../../lambda/attach/realtime-logs';
 import { type AttachDeps, onEvent } from '../../lambda/attach/resources';
+import { customResourceEvent } from '../fixtures/cfn-event';
 
 const DIST = 'E2QWRUHEXAMPLE';
 const OURS = 'arn:aws:cloudfront::123456789012:realtime-log-config/edgeban-realtime';
@@ -70,25 +71,11 @@ function event(
   props: Record<string, unknown>,
   extra: { physicalId?: string; old?: Record<string, unknown> } = {},
 ): CloudFormationCustomResourceEvent {
-  const base = {
-    ServiceToken: 'token',
-    ResponseURL: 'https://example.com/response',
-    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/Edgeban/x',
-    RequestId: 'req',
-    LogicalResourceId: 'RealtimeE2QWRUHEXAMPLE',
-    ResourceType: 'Custom::EdgebanDistributionRealtimeLogs',
-    ResourceProperties: { ServiceToken: 'token', ...props },
-  };
-  if (requestType === 'Create') return { ...base, RequestType: 'Create' };
-  if (requestType === 'Update') {
-    return {
-      ...base,
-      RequestType: 'Update',
-      PhysicalResourceId: extra.physicalId ?? '',
-      OldResourceProperties: { ServiceToken: 'token', ...extra.old },
-    };
-  }
-  return { ...base, RequestType: 'Delete', PhysicalResourceId: extra.physicalId ?? '' };
+  return customResourceEvent(requestType, props, {
+    resourceType: 'Custom::EdgebanDistributionRealtimeLogs',
+    logicalId: 'RealtimeE2QWRUHEXAMPLE',
+    ...extra,
+  });
 }
 
 const props = (arn = OURS, replace: boolean | string = false) => ({
