@@ -1,16 +1,7 @@
-/**
- * `logs.enableOn`: the log delivery the stack switches on (CloudFront
- * legacy logging, CloudFront standard logging v2, ALB access logs), its
- * logical ids, its bucket policy and the config checks around it.
- */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Construct } from 'constructs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lambda/core/config';
 import { LEGACY_LOGGING_REFUSED_REGIONS, V2_SUFFIX_PATH } from '../../lib/log-delivery';
 import { actions, resources, statements, synth } from './app';
@@ -355,101 +346,6 @@ describe('LogDelivery in another CDK app', () => {
   });
 });
 
-/** cfn-lint's findings for a template, as its JSON output gives them. */
-interface Finding {
-  readonly Level: string;
-  readonly Message: string;
-  readonly Rule: { readonly Id: string };
-  readonly Location: { readonly Path: readonly (string | number)[] };
-}
-
-const CFN_LINT = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' }).status === 0;
-if (!CFN_LINT && process.env.CI === 'true') {
-  throw new Error('cfn-lint is not installed: CI must run it (pip install cfn-lint)');
-}
-
-/** Lints the templates in one cfn-lint run; the findings of each, by name. */
-function cfnLint(templates: Record<string, Template>): Record<string, Finding[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'edgeban-cfn-lint-'));
-  try {
-    const files = Object.entries(templates).map(([name, t]) => {
-      const file = join(dir, `${name}.json`);
-      writeFileSync(file, JSON.stringify(t.toJSON()));
-      return file;
-    });
-    // Exit codes are a bit mask of the levels found; the JSON is the answer.
-    const run = spawnSync('cfn-lint', ['--format', 'json', ...files], { encoding: 'utf8' });
-    const all = JSON.parse(run.stdout || '[]') as (Finding & { Filename: string })[];
-    const out: Record<string, Finding[]> = {};
-    for (const name of Object.keys(templates)) {
-      out[name] = all.filter((f) => f.Filename === join(dir, `${name}.json`));
-    }
-    return out;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Findings that are aws-cdk-lib's, not this construct's: a NodejsFunction
- * lists its role in DependsOn next to the GetAtt (W3005), so the role's
- * default policy exists before the function runs.
- */
-const CDK_OWN = (f: Finding) =>
-  f.Rule.Id === 'W3005' &&
-  /Role[0-9A-F]{8}' dependency already enforced by a 'GetAtt'/.test(f.Message);
-
-/** The pipeline shapes whose log delivery resources are linted. */
-const LINTED: [string, Record<string, unknown>, string | null][] = [
-  ['v2-pipeline', { logs: { enableOn: [DIST], cloudfrontDelivery: 'v2-json' } }, 'us-east-1'],
-  ['v2-no-region', { logs: { enableOn: [DIST], cloudfrontDelivery: 'v2-w3c' } }, null],
-  [
-    'legacy-features-no-region',
-    { logs: { enableOn: [DIST], distributionFeatures: ['lambda-edge', 'vpc-origins'] } },
-    null,
-  ],
-  ['alb', { scope: 'REGIONAL', logs: { prefix: 'alb/', enableOn: [ALB] } }, 'eu-west-1'],
-];
-
-/** Logical ids of the resources log delivery makes or changes in a pipeline stack. */
-const OURS =
-  /^(EdgeBanAlbLogging|EdgeBanLogging|EdgeBanCloudFrontLogDelivery|EdgeBanLogBucketPolicy|EdgebanAttachProviderHandlerRoleDefaultPolicy)/;
-
-describe.skipIf(!CFN_LINT)('cfn-lint over the log delivery resources', () => {
-  // Skipped only outside CI, where cfn-lint may be missing: `pip install cfn-lint`.
-  let findings: Record<string, Finding[]>;
-  const pipelines: Record<string, Template> = {};
-  beforeAll(() => {
-    const split = synth(
-      { logs: { prefix: 'cf/', enableOn: [DIST, DIST2], cloudfrontDelivery: 'v2-w3c' } },
-      'eu-west-1',
-    );
-    const templates: Record<string, Template> = {
-      'v2-split': Template.fromStack(split.app.node.findChild('EdgebanLogDelivery') as Stack),
-    };
-    for (const [name, fields, region] of LINTED) {
-      pipelines[name] = synth(fields, region).pipeline;
-      templates[name] = pipelines[name];
-    }
-    findings = cfnLint(templates);
-  });
-
-  it('finds nothing in the us-east-1 v2 delivery stack', () => {
-    expect(findings['v2-split']).toEqual([]);
-  });
-
-  it.each(LINTED.map(([name]) => name))(
-    'finds nothing in the log delivery resources of the pipeline stack: %s',
-    (name) => {
-      const t = pipelines[name]!;
-      const ours = new Set(Object.keys(t.toJSON().Resources).filter((id) => OURS.test(id)));
-      expect(ours.size).toBeGreaterThan(0);
-      const own = findings[name]!.filter(
-        (f) =>
-          (f.Location.Path[0] === 'Resources' && ours.has(String(f.Location.Path[1]))) ||
-          f.Location.Path[0] === 'Rules',
-      );
-      expect(own.filter((f) => !CDK_OWN(f))).toEqual([]);
-    },
-  );
-});
+// cfn-lint runs over every stack of these shapes (v2 split, in us-east-1 and
+// environment-agnostic; legacy with Lambda@Edge and VPC origins; ALB) in
+// test/infra/nag.test.ts, in the one run that lints every template.

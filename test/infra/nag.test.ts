@@ -48,6 +48,16 @@ const SHAPES: [string, Record<string, unknown>, string | null][] = [
     'eu-west-1',
   ],
   [
+    'CloudFront v2 delivery in the pipeline stack, us-east-1',
+    { logs: { enableOn: [DIST], cloudfrontDelivery: 'v2-json' } },
+    'us-east-1',
+  ],
+  [
+    'CloudFront v2 delivery, environment-agnostic (a rule asserts us-east-1)',
+    { logs: { enableOn: [DIST], cloudfrontDelivery: 'v2-w3c' } },
+    null,
+  ],
+  [
     'legacy logging of a distribution with Lambda@Edge and VPC origins',
     { logs: { enableOn: [DIST], distributionFeatures: ['lambda-edge', 'vpc-origins'] } },
     'us-east-1',
