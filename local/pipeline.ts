@@ -371,29 +371,33 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       });
     };
 
+    // As the counting Lambdas: one reconciler message per batch that changed blocks.
+    const nudgingOnce = async <R>(
+      source: ReconcileTriggerSource,
+      batch: (notifyReconciler: () => Promise<void>) => Promise<R>,
+    ): Promise<R> => {
+      let changed = false;
+      const response = await batch(async () => {
+        changed = true;
+      });
+      if (changed) nudge(source);
+      return response;
+    };
+    const counting = {
+      ddb,
+      tableName,
+      config,
+      guard,
+      now: () => clock.now(),
+      horizon: options.horizon ?? true,
+      ...(logger ? { logger } : {}),
+    };
+
     ingestQueue.subscribe(
-      async (event: SQSEvent) => {
-        // As the ingest Lambda: one reconciler message per batch that changed blocks.
-        let changed = false;
-        const response = await handleIngestBatch(
-          {
-            s3,
-            ddb,
-            tableName,
-            config,
-            guard,
-            now: () => clock.now(),
-            notifyReconciler: async () => {
-              changed = true;
-            },
-            horizon: options.horizon ?? true,
-            ...(logger ? { logger } : {}),
-          },
-          event,
-        );
-        if (changed) nudge('ingest');
-        return response;
-      },
+      (event: SQSEvent) =>
+        nudgingOnce('ingest', (notifyReconciler) =>
+          handleIngestBatch({ ...counting, s3, notifyReconciler }, event),
+        ),
       {
         concurrency: options.ingestConcurrency ?? 2,
         onError: (err) => logger?.error('ingest invocation failed', { error: String(err) }),
@@ -418,7 +422,6 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
 
     const kinesis = cloud.kinesis;
     if (realtime !== false && kinesis !== undefined) {
-      // As the real-time Lambda: one reconciler message per batch that changed blocks.
       poller = new KinesisPoller({
         client: kinesis.client,
         streamName: kinesis.streamName,
@@ -427,26 +430,10 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
         batchSize: realtime.batchSize ?? 100,
         intervalMs: realtime.intervalMs ?? 100,
         redeliveries: realtime.redeliveries ?? 0,
-        handler: async (event) => {
-          let changed = false;
-          const response = await handleRealtimeBatch(
-            {
-              ddb,
-              tableName,
-              config,
-              guard,
-              now: () => clock.now(),
-              notifyReconciler: async () => {
-                changed = true;
-              },
-              horizon: options.horizon ?? true,
-              ...(logger ? { logger } : {}),
-            },
-            event,
-          );
-          if (changed) nudge('realtime');
-          return response;
-        },
+        handler: (event) =>
+          nudgingOnce('realtime', (notifyReconciler) =>
+            handleRealtimeBatch({ ...counting, notifyReconciler }, event),
+          ),
         onError: (err) => logger?.error('real-time invocation failed', { error: String(err) }),
         onDiscard: (records, reason) =>
           logger?.error('real-time records discarded', { records: records.length, reason }),
