@@ -45,6 +45,14 @@ export interface ScanOptions {
  * a 1M-line file takes about half the CPU it takes at 16 KiB.
  */
 export const GUNZIP_CHUNK_BYTES = 256 * 1024;
+/**
+ * Inflated bytes parsed per turn of the event loop. zlib inflates on its
+ * own thread but starts its next chunk only once the main thread has taken
+ * the last one; parsing in slices keeps that hand-over prompt, so inflate
+ * and parse overlap instead of taking turns (1M CloudFront lines: about
+ * 1.1x bare gunzip sliced, 1.35-1.45x parsing whole chunks).
+ */
+const DRAIN_SLICE_BYTES = 64 * 1024;
 /** Compressed bytes zlib may hold before the input is paused. */
 const GUNZIP_INPUT_BYTES = 4 * 1024 * 1024;
 /** Inflated bytes queued for parsing past which the input is paused. */
@@ -243,8 +251,9 @@ type Outcome = { damaged: string | null } | { callbackError: unknown };
  * gzip magic bytes.
  *
  * Plain text is consumed synchronously in the input's `data` handler.
- * Inflated chunks are queued and parsed on the next turn of the event loop,
- * so zlib inflates the next chunk on its thread while this one is parsed;
+ * Inflated chunks are queued and parsed on later turns of the event loop,
+ * {@link DRAIN_SLICE_BYTES} at a time, so zlib inflates the next chunk on
+ * its thread while this one is parsed;
  * the queue is ours, not a stream buffer, so an error loses none of it.
  * Either way the lines before a break are exactly the lines decoded before
  * it: on a read error zlib is ended rather than dropped, and inflates
@@ -319,12 +328,23 @@ function drive(input: Readable, splitter: LineSplitter, scanner: FileScanner): P
     };
     const drain = (): void => {
       draining = false;
-      while (!done && queue.length > 0) {
-        const chunk = queue.shift()!;
+      let budget = DRAIN_SLICE_BYTES;
+      while (!done && queue.length > 0 && budget > 0) {
+        let chunk = queue[0]!;
+        if (chunk.length > budget) {
+          queue[0] = chunk.subarray(budget);
+          chunk = chunk.subarray(0, budget);
+        } else queue.shift();
         queued -= chunk.length;
+        budget -= chunk.length;
         feed(chunk);
       }
       if (done) return;
+      if (queue.length > 0) {
+        // The rest on a later turn: zlib's completions are handled between.
+        scheduleDrain();
+        return;
+      }
       if (gunzipPaused) {
         gunzipPaused = false;
         gunzip?.resume();
