@@ -4,6 +4,7 @@
  * Pure code: the CLI, the Lambda handlers and the tests share it.
  */
 import type { Readable } from 'node:stream';
+import { ClientIds } from './clients';
 import { grown, type MinuteCounts, PairTable } from './counter';
 import {
   type EvaluateOptions,
@@ -14,10 +15,10 @@ import {
   type RuleTiming,
 } from './decide';
 import { Guard, loadCloudFrontSnapshot } from './guard';
-import { compareKeys, maskKey } from './ip';
+import { compareKeys, formatIpv4, maskKey } from './ip';
 import { compileFilter, fieldNeeds, type RequestFilter } from './rules';
 import { scanStream } from './scan';
-import type { Decision, EdgebanConfig, FileScan, ParsedRequest, Rule } from './types';
+import type { Decision, EdgebanConfig, FieldNeeds, FileScan, ParsedRequest, Rule } from './types';
 
 /** Options of {@link Engine}. */
 export interface EngineOptions {
@@ -106,7 +107,7 @@ export class Engine {
   // Clients live in typed arrays indexed by a per-client id, not in one
   // object each: with hundreds of thousands of clients, objects and their
   // headers would cost several times the counts they hold.
-  private readonly clientIds = new Map<string, number>();
+  private readonly clientIds = new ClientIds();
   private requests = new Float64Array(1024);
   /** 1 when the client is guarded: counted in `requests`, never toward a rule. */
   private guarded = new Uint8Array(1024);
@@ -115,6 +116,11 @@ export class Engine {
   /** Per rule: masked key → minute counts. */
   private readonly tables: PairTable[];
   private readonly onRequest = (req: ParsedRequest): void => this.count(req);
+  /**
+   * The fields the rules need, IPv4 clients by value ({@link count} reads
+   * `ipv4` first): what a scan feeding {@link count} should ask parsers for.
+   */
+  readonly needs: FieldNeeds;
 
   constructor(
     private readonly config: EdgebanConfig,
@@ -126,18 +132,25 @@ export class Engine {
     this.keyOf = this.rules.map(() => new Int32Array(1024));
     this.guard = options.guard ?? defaultGuard(config);
     this.minMinute = options.minMinute ?? -Infinity;
+    this.needs = { ...fieldNeeds(this.rules), addressValue: true };
   }
 
   /** Streams one file (plain or gzip) through the engine. Never rejects for bad input. */
   scan(input: Readable): Promise<FileScan> {
-    return scanStream(input, { needs: fieldNeeds(this.rules) }, this.onRequest);
+    return scanStream(input, { needs: this.needs }, this.onRequest);
   }
 
   /** Counts one parsed request (the scanner's callback; public for adapters). */
   count(req: ParsedRequest): void {
-    const ip = req.ip;
-    let client = this.clientIds.get(ip);
-    if (client === undefined) client = this.addClient(ip);
+    const v4 = req.ipv4 ?? -1;
+    let client: number;
+    if (v4 >= 0) {
+      client = this.clientIds.findV4(v4);
+      if (client < 0) client = this.addClient(formatIpv4(v4), v4);
+    } else {
+      client = this.clientIds.findText(req.ip);
+      if (client < 0) client = this.addClient(req.ip);
+    }
     this.requests[client]!++;
     if (this.guarded[client] === 1) return;
     const minute = req.minute;
@@ -152,19 +165,21 @@ export class Engine {
         // Series are attached on a client's first matching request, so rules
         // that few clients match (a login path, 4xx) cost nothing per client.
         const id = this.keyOf[r]![client]! - 1;
-        this.tables[r]!.add(id >= 0 ? id : this.linkKey(ip, client, r), minute);
+        this.tables[r]!.add(
+          id >= 0 ? id : this.linkKey(this.clientIds.texts[client]!, client, r),
+          minute,
+        );
       }
     }
   }
 
-  private addClient(ip: string): number {
-    const id = this.clientIds.size;
+  private addClient(ip: string, v4 = -1): number {
+    const id = this.clientIds.add(ip, v4);
     if (id === this.requests.length) {
       this.requests = grown(this.requests, id * 2);
       this.guarded = grown(this.guarded, id * 2);
       this.keyOf = this.keyOf.map((k) => grown(k, id * 2));
     }
-    this.clientIds.set(ip, id);
     if (this.guard.isGuarded(ip)) this.guarded[id] = 1;
     return id;
   }
@@ -182,14 +197,14 @@ export class Engine {
 
   /** The id of a client's own-address key in rule `r`'s table, made on first use. */
   private keyOfClient(ip: string, r: number): number {
-    const client = this.clientIds.get(ip)!;
+    const client = this.clientIds.findText(ip);
     const id = this.keyOf[r]![client]! - 1;
     return id >= 0 ? id : this.linkKey(ip, client, r);
   }
 
   /** The counts as plain data, for another engine to {@link absorb} (e.g. from a worker thread). */
   state(): EngineState {
-    const ips = [...this.clientIds.keys()];
+    const ips = this.clientIds.texts.slice();
     const rules = this.tables.map((table) => {
       const keys: string[] = [];
       const series: MinuteCounts[] = [];
@@ -222,8 +237,8 @@ export class Engine {
   absorb(state: EngineState): void {
     this.stale += state.stale;
     state.ips.forEach((ip, i) => {
-      let client = this.clientIds.get(ip);
-      if (client === undefined) client = this.addClient(ip);
+      let client = this.clientIds.findText(ip);
+      if (client < 0) client = this.addClient(ip);
       this.requests[client]! += state.requests[i]!;
     });
     state.rules.forEach((rule, r) => {
@@ -259,7 +274,9 @@ export class Engine {
   clients(): { ip: string; requests: number }[] {
     const requests = this.requests;
     const out: { ip: string; requests: number }[] = [];
-    for (const [ip, id] of this.clientIds) out.push({ ip, requests: requests[id]! });
+    this.clientIds.texts.forEach((ip, id) => {
+      out.push({ ip, requests: requests[id]! });
+    });
     return out.sort((a, b) => b.requests - a.requests || compareKeys(a.ip, b.ip));
   }
 

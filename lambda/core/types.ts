@@ -122,8 +122,17 @@ export type LogFormat = 'cloudfront' | 'cloudfront-json' | 'alb' | 'elb';
  * caller asks only for some (see {@link FieldNeeds}).
  */
 export interface ParsedRequest {
-  /** Canonical client address (IPv4 dotted quad, or RFC 5952 IPv6). */
+  /**
+   * Canonical client address (IPv4 dotted quad, or RFC 5952 IPv6). Empty
+   * for an IPv4 client when the caller asked for {@link FieldNeeds.addressValue}.
+   */
   ip: string;
+  /**
+   * An IPv4 client's address as an unsigned 32-bit value (its canonical
+   * text is `formatIpv4(ipv4)`), else -1. Every parser sets it; a request
+   * built by hand may leave it out, and is then read by `ip` alone.
+   */
+  ipv4?: number;
   /** Epoch minute (UTC, floored). */
   minute: number;
   /** HTTP method as logged, or null when the log has none (`- - -`, TCP). */
@@ -152,6 +161,7 @@ export interface ParsedRequest {
 export function blankRequest(): ParsedRequest {
   return {
     ip: '',
+    ipv4: -1,
     minute: 0,
     method: null,
     path: null,
@@ -173,6 +183,11 @@ export interface FieldNeeds {
    * that ignore it decode `path` as usual.
    */
   readonly pathBytes?: boolean;
+  /**
+   * The caller reads `ipv4` for IPv4 clients (the engine does), so a parser
+   * that sets it may leave `ip` empty for them: no address string per line.
+   */
+  readonly addressValue?: boolean;
   readonly host: boolean;
   readonly status: boolean;
 }

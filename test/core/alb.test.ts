@@ -24,6 +24,7 @@ import {
   quoted,
   requestText,
 } from '../fixtures/elb-lines';
+import { checkedRequest } from '../fixtures/request';
 
 const ALL: FieldNeeds = { method: true, path: true, host: true, status: true };
 const NONE: FieldNeeds = { method: false, path: false, host: false, status: false };
@@ -45,7 +46,7 @@ function parse(line: string, needs: FieldNeeds = ALL, parser?: LineParser): Pars
   const { buf, start, end } = embed(line);
   const out = fresh();
   const reason = (parser ?? createAlbParser(needs)).parse(buf, start, end, out);
-  return reason ?? out;
+  return reason ?? checkedRequest(out);
 }
 
 function classify(line: string): string | null {

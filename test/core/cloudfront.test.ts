@@ -21,6 +21,7 @@ import {
   cfRequest,
   cfRow,
 } from '../fixtures/logs';
+import { checkedRequest } from '../fixtures/request';
 
 const ALL: FieldNeeds = { method: true, path: true, host: true, status: true };
 const NONE: FieldNeeds = { method: false, path: false, host: false, status: false };
@@ -39,7 +40,7 @@ function parseWith(
   const start = 5;
   const end = start + Buffer.byteLength(line, 'utf8');
   const out = fresh();
-  return parser.parse(buf, start, end, out) ?? { ...out };
+  return parser.parse(buf, start, end, out) ?? checkedRequest(out);
 }
 
 const minuteOf = (ms: number): number => Math.floor(ms / 60000);

@@ -7,6 +7,7 @@ import { createElbParser } from '../../lambda/core/formats/elb';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../../lambda/core/types';
 import { corpusPresent, ORACLES, SAMPLES } from '../fixtures/corpus';
 import { elbLine, elbTcpLine, generatedRequestArb, requestText } from '../fixtures/elb-lines';
+import { checkedRequest } from '../fixtures/request';
 
 const ALL: FieldNeeds = { method: true, path: true, host: true, status: true };
 const NONE: FieldNeeds = { method: false, path: false, host: false, status: false };
@@ -28,7 +29,7 @@ function parse(line: string, needs: FieldNeeds = ALL, parser?: LineParser): Pars
   const { buf, start, end } = embed(line);
   const out = fresh();
   const reason = (parser ?? createElbParser(needs)).parse(buf, start, end, out);
-  return reason ?? out;
+  return reason ?? checkedRequest(out);
 }
 
 const minuteOf = (iso: string): number => Math.floor(Date.parse(iso) / 60000);

@@ -11,6 +11,7 @@ import {
 } from '../../lambda/core/formats/realtime';
 import type { FieldNeeds, ParsedRequest } from '../../lambda/core/types';
 import { AWS_SAMPLE, realtimeRecord } from '../fixtures/realtime';
+import { checkedRequest } from '../fixtures/request';
 
 const ALL: FieldNeeds = { method: true, path: true, host: true, status: true };
 
@@ -24,7 +25,7 @@ function parse(fields: readonly string[], record: string, needs = ALL): ParsedRe
   const buf = Buffer.from(`xx\t${record}\tjunk\n`, 'utf8');
   const out = fresh();
   const reason = parser.parse(buf, 3, 3 + Buffer.byteLength(record), out);
-  return reason ?? out;
+  return reason ?? checkedRequest(out);
 }
 
 const SAMPLE_MINUTE = Math.floor(1602646738 / 60);

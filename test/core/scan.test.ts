@@ -25,6 +25,7 @@ import {
   nlbTlsLine,
   noise,
 } from '../fixtures/logs';
+import { checkedRequest } from '../fixtures/request';
 
 const ALL: FieldNeeds = { method: true, path: true, host: true, status: true };
 const NONE: FieldNeeds = { method: false, path: false, host: false, status: false };
@@ -40,7 +41,7 @@ async function scan(
       : chunked(typeof input === 'string' ? Buffer.from(input, 'utf8') : input);
   const requests: ParsedRequest[] = [];
   const result = await scanStream(stream, { needs, maxLineBytes }, (req) =>
-    requests.push({ ...req }),
+    requests.push(checkedRequest(req)),
   );
   return { result, requests };
 }
@@ -523,7 +524,7 @@ describe('scanStream', () => {
     const copies: ParsedRequest[] = [];
     await scanStream(chunked(Buffer.from(cfLegacyFile(requests(20)))), { needs: NONE }, (req) => {
       seen.add(req);
-      copies.push({ ...req });
+      copies.push(checkedRequest(req));
     });
     expect(seen.size).toBe(1);
     expect(copies[19]).toEqual({

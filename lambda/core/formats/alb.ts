@@ -22,6 +22,7 @@
  */
 import { canonicalIpBytes } from '../ip';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../types';
+import { readClient } from './cloudfront';
 import { minuteFromIso } from './time';
 
 const SPACE = 32;
@@ -149,19 +150,27 @@ function skipTime(buf: Buffer, p: number, end: number): number {
  * port is not 1 to 5 digits up to 65535, or the address is invalid.
  */
 export function clientAddress(buf: Buffer, start: number, end: number): string | null {
+  const colon = portColon(buf, start, end);
+  return colon < 0 ? null : canonicalIpBytes(buf, start, colon);
+}
+
+/**
+ * The colon of a `client:port` field (the last one), or -1 when the port
+ * is not 1 to 5 digits up to 65535.
+ */
+function portColon(buf: Buffer, start: number, end: number): number {
   let colon = end - 1;
   while (colon > start && buf[colon] !== COLON) colon--;
-  if (colon <= start) return null;
+  if (colon <= start) return -1;
   const portLen = end - colon - 1;
-  if (portLen < 1 || portLen > 5) return null;
+  if (portLen < 1 || portLen > 5) return -1;
   let port = 0;
   for (let i = colon + 1; i < end; i++) {
     const d = (buf[i] ?? 0) - 48;
-    if (d < 0 || d > 9) return null;
+    if (d < 0 || d > 9) return -1;
     port = port * 10 + d;
   }
-  if (port > 65535) return null;
-  return canonicalIpBytes(buf, start, colon);
+  return port > 65535 ? -1 : colon;
 }
 
 /** A status field: three digits (100 to 999) → the number, `-` → null, anything else → -1. */
@@ -533,9 +542,12 @@ export function classifyElbFamilyLine(
 export abstract class ElbFamilyParser implements LineParser {
   protected readonly minutes = new MinuteCache();
   private readonly request: RequestDecoder | null;
+  /** IPv4 clients get their text too (no {@link FieldNeeds.addressValue}). */
+  private readonly text4: boolean;
 
   constructor(needs: FieldNeeds) {
     this.request = needs.method || needs.path || needs.host ? new RequestDecoder(needs) : null;
+    this.text4 = needs.addressValue !== true;
   }
 
   abstract parse(buf: Buffer, start: number, end: number, out: ParsedRequest): string | null;
@@ -552,12 +564,11 @@ export abstract class ElbFamilyParser implements LineParser {
     reqS: number,
     reqE: number,
   ): string | null {
-    const ip = clientAddress(buf, clientS, clientE);
-    if (ip === null) return REJECT.client;
+    const colon = portColon(buf, clientS, clientE);
+    if (colon < 0 || !readClient(buf, clientS, colon, out, this.text4)) return REJECT.client;
     if (minute < 0) return REJECT.timestamp;
     const status = statusCode(buf, statusS, statusE);
     if (status === -1) return REJECT.status;
-    out.ip = ip;
     out.minute = minute;
     out.status = status;
     if (this.request !== null) {

@@ -8,7 +8,7 @@
  * This format is rare next to legacy W3C files, so `JSON.parse` per line is
  * accepted here; the values are then decoded with the W3C parser's helpers.
  */
-import { canonicalIp, registerAddressCache } from '../ip';
+import { canonicalIp, ipv4ToNumber, registerAddressCache } from '../ip';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../types';
 import {
   CF_REJECT,
@@ -128,6 +128,7 @@ class JsonParser implements LineParser {
       return CF_REJECT.status;
     }
     out.ip = ip;
+    out.ipv4 = ip.indexOf(':') < 0 ? ipv4ToNumber(ip) : -1;
     out.minute = minute;
     const needs = this.needs;
     if (needs.method) out.method = viaBytes(obj['cs-method'], methodOf);

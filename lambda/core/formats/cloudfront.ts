@@ -13,7 +13,7 @@
  * rules need, and decodes strings only for those columns: no regex, no
  * split, no string of the whole line.
  */
-import { canonicalIpBytes, registerAddressCache } from '../ip';
+import { canonicalIpBytes, ipv4ToNumber, registerAddressCache } from '../ip';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../types';
 import { minuteFromDateTime } from './time';
 
@@ -204,8 +204,9 @@ let ipv4Valid = false;
 /**
  * A strict dotted quad (no empty octet, no leading zero, octets <= 255) as a
  * signed 32-bit value, the memo key of the IPv4 fast path; `ipv4Valid` says
- * whether the bytes were one. Strict text and value map one to one, so a
- * hit stands for exactly the text `canonicalIpBytes` validated on the miss.
+ * whether the bytes were one. Strict text and value map one to one, and
+ * the text is canonical: exactly the dotted quads `canonicalIpBytes`
+ * accepts as they are (lambda/core/ip.ts), so the value stands for it.
  */
 function strictIpv4(buf: Buffer, start: number, end: number): number {
   ipv4Valid = false;
@@ -242,17 +243,52 @@ function strictIpv4(buf: Buffer, start: number, end: number): number {
  */
 export function clientIp(buf: Buffer, start: number, end: number): string | null {
   const v4 = strictIpv4(buf, start, end);
+  if (ipv4Valid) return ipv4Text(v4, buf, start, end);
+  return otherIp(buf, start, end);
+}
+
+/**
+ * Reads a client address into `out`: `ipv4` gets a strict dotted quad's
+ * unsigned value (else -1) and `ip` the canonical text, except that with
+ * `text4` false an IPv4 client's text is left empty (for callers that read
+ * `ipv4`, see {@link FieldNeeds.addressValue}): no memo lookup per line.
+ * Returns false, leaving `out` as it was, when the bytes are no address.
+ */
+export function readClient(
+  buf: Buffer,
+  start: number,
+  end: number,
+  out: ParsedRequest,
+  text4: boolean,
+): boolean {
+  const v4 = strictIpv4(buf, start, end);
   if (ipv4Valid) {
-    let ip = ipv4Memo.get(v4);
-    if (ip === undefined) {
-      const canonical = canonicalIpBytes(buf, start, end);
-      if (canonical === null) return null;
-      if (ipv4Memo.size >= IPV4_MEMO_LIMIT) ipv4Memo.clear();
-      ipv4Memo.set(v4, canonical);
-      ip = canonical;
-    }
-    return ip;
+    out.ip = text4 ? ipv4Text(v4, buf, start, end) : '';
+    out.ipv4 = v4 >>> 0;
+    return true;
   }
+  const ip = otherIp(buf, start, end);
+  if (ip === null) return false;
+  out.ip = ip;
+  // An IPv4-mapped IPv6 address is an IPv4 client.
+  out.ipv4 = ip.indexOf(':') < 0 ? ipv4ToNumber(ip) : -1;
+  return true;
+}
+
+/** The canonical text of a strict dotted quad (its {@link strictIpv4} value), memoised. */
+function ipv4Text(v4: number, buf: Buffer, start: number, end: number): string {
+  let ip = ipv4Memo.get(v4);
+  if (ip === undefined) {
+    // A strict dotted quad is its own canonical text.
+    ip = latin1(buf, start, end);
+    if (ipv4Memo.size >= IPV4_MEMO_LIMIT) ipv4Memo.clear();
+    ipv4Memo.set(v4, ip);
+  }
+  return ip;
+}
+
+/** Any address but a strict dotted quad: canonical text or null, memoised. */
+function otherIp(buf: Buffer, start: number, end: number): string | null {
   const raw = latin1(buf, start, end);
   let ip = ipTextMemo.get(raw);
   if (ip === undefined) {
@@ -441,6 +477,8 @@ const SLOTS = 9;
 
 class W3cParser implements CloudFrontParser {
   private readonly needs: FieldNeeds;
+  /** IPv4 clients get their text too (no {@link FieldNeeds.addressValue}). */
+  private readonly text4: boolean;
   /** Column index → slot, or -1; covers columns 0 to `lastCol`. */
   private slotOf = new Int8Array(0);
   private lastCol = 0;
@@ -461,6 +499,7 @@ class W3cParser implements CloudFrontParser {
 
   constructor(needs: FieldNeeds, layout: CloudFrontLayout) {
     this.needs = needs;
+    this.text4 = needs.addressValue !== true;
     this.setLayout(layout);
   }
 
@@ -535,8 +574,7 @@ class W3cParser implements CloudFrontParser {
     }
     if (col < this.requiredCol) return CF_REJECT.truncated;
 
-    const ip = clientIp(buf, fs[S_IP]!, fe[S_IP]!);
-    if (ip === null) return CF_REJECT.client;
+    if (!readClient(buf, fs[S_IP]!, fe[S_IP]!, out, this.text4)) return CF_REJECT.client;
 
     let minute: number;
     if (this.timeSource === 'date-time') {
@@ -547,7 +585,6 @@ class W3cParser implements CloudFrontParser {
       minute = minuteFromEpochSeconds(buf, fs[S_TS]!, fe[S_TS]!);
     }
     if (minute < 0) return CF_REJECT.time;
-    out.ip = ip;
     out.minute = minute;
 
     let status: number | null = null;

@@ -17,12 +17,12 @@ import { MAX_LINE_BYTES } from '../lines';
 import type { EdgebanConfig, FieldNeeds, LineParser, ParsedRequest } from '../types';
 import {
   CF_REJECT,
-  clientIp,
   hostOf,
   latin1,
   methodOf,
   minuteFromEpochSeconds,
   pathOf,
+  readClient,
   statusOf,
 } from './cloudfront';
 
@@ -195,8 +195,9 @@ class Parser implements RealtimeParser {
       s = tab + 1;
     }
 
-    const ip = clientIp(buf, fs[this.ipCol]!, fe[this.ipCol]!);
-    if (ip === null) return REALTIME_REJECT.client;
+    if (!readClient(buf, fs[this.ipCol]!, fe[this.ipCol]!, out, this.needs.addressValue !== true)) {
+      return REALTIME_REJECT.client;
+    }
     const minute = minuteFromEpochSeconds(buf, fs[this.tsCol]!, fe[this.tsCol]!);
     if (minute < 0) return REALTIME_REJECT.time;
 
@@ -207,7 +208,6 @@ class Parser implements RealtimeParser {
       status = statusOf(buf, ss, se);
       if (status === null && !(se - ss === 1 && buf[ss] === DASH)) return REALTIME_REJECT.status;
     }
-    out.ip = ip;
     out.minute = minute;
 
     const needs = this.needs;
