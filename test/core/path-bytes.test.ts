@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createAlbParser } from '../../lambda/core/formats/alb';
 import { createCloudFrontParser } from '../../lambda/core/formats/cloudfront';
 import { compileFilter, fieldNeeds, pathPrefixBytes } from '../../lambda/core/rules';
 import type { ParsedRequest, Rule } from '../../lambda/core/types';
@@ -77,5 +78,51 @@ describe('path rules over raw bytes', () => {
     expect(parser.parse(dash, 0, dash.length, out)).toBeNull();
     expect(out.pathBuf).toBeNull();
     expect(compileFilter({ ...base, path: '' })!(out)).toBe(false);
+  });
+});
+
+describe('ALB path rules over raw bytes', () => {
+  const line = (request: string) =>
+    Buffer.from(
+      `https 2024-05-01T10:00:01.123456Z app/my-lb/50dc6c495c0c9188 192.0.2.1:443 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "${request}" "curl/8.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "example.com" "-" 0 2024-05-01T10:00:01.000000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1`,
+    );
+  const byBytes = fieldNeeds([{ ...base, path: '/login' }]);
+  const byText = { ...byBytes, pathBytes: undefined };
+
+  it('decide as the decoded path does, escapes and all', () => {
+    const urls = fc.oneof(
+      fc.constantFrom('/login', '/login/x?y=1', '/logi', '/', '/l%6Fgin', '/login#f', '/\\x6cogin'),
+      fc.string({ maxLength: 10 }).map((t) => `/${t.replace(/[" \\]/g, '')}`),
+    );
+    const filters = ['/login', '/', '/l', '/login/', 'x'].map(
+      (p) => compileFilter({ ...base, path: p })!,
+    );
+    fc.assert(
+      fc.property(urls, fc.constantFrom('', 'https://example.com:443'), (url, origin) => {
+        const buf = line(`GET ${origin}${url} HTTP/1.1`);
+        const raw = blank();
+        const text = blank();
+        expect(createAlbParser(byBytes).parse(buf, 0, buf.length, raw)).toBeNull();
+        expect(createAlbParser(byText).parse(buf, 0, buf.length, text)).toBeNull();
+        expect(raw.path).toBeNull();
+        for (const f of filters) expect(f(raw)).toBe(f(text));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('hand out the path bytes, and none for a request without a path', () => {
+    const parser = createAlbParser(byBytes);
+    const out = blank();
+    const login = line('POST https://example.com:443/login/x?next=/ HTTP/1.1');
+    expect(parser.parse(login, 0, login.length, out)).toBeNull();
+    expect(out.path).toBeNull();
+    expect(out.pathBuf).toBe(login);
+    expect(login.toString('utf8', out.pathStart, out.pathEnd)).toBe('/login/x');
+    // The reused request must not keep the previous line's path.
+    const none = line('- - - ');
+    expect(parser.parse(none, 0, none.length, out)).toBeNull();
+    expect(out.pathBuf).toBeNull();
+    expect(compileFilter({ ...base, path: '/' })!(out)).toBe(false);
   });
 });

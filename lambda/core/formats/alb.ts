@@ -351,7 +351,10 @@ function isHttpVersion(buf: Buffer, at: number): boolean {
  * otherwise). The request is split on its first and last spaces into
  * method, URL and version; the URL's host is lower-cased without its port
  * (IPv6 keeps its brackets); the path stops before `?` or `#`. A `-`
- * method or URL (`"- - -"`, TCP and SSL listeners) gives null.
+ * method or URL (`"- - -"`, TCP and SSL listeners) gives null. With
+ * `needs.pathBytes` the path is handed out undecoded instead (`pathBuf`
+ * from `pathStart` to `pathEnd`, the unescaped copy when the field had
+ * escapes), for the rules' byte test.
  */
 export class RequestDecoder {
   private readonly hosts = new HostCache();
@@ -368,6 +371,7 @@ export class RequestDecoder {
     out.method = null;
     out.path = null;
     out.host = null;
+    if (needs.pathBytes === true) out.pathBuf = null;
     // Classic ELB TCP and SSL listeners log `"- - - "`.
     while (e > s && buf[e - 1] === SPACE) e--;
     let i = s;
@@ -442,7 +446,15 @@ export class RequestDecoder {
           return;
         }
       }
-      if (pathE > pathS) out.path = utf8(buf, pathS, pathE);
+      if (pathE > pathS) {
+        if (needs.pathBytes !== true) out.path = utf8(buf, pathS, pathE);
+        else {
+          // Left undecoded: the rules test it as bytes (rules.ts, pathFilter).
+          out.pathBuf = buf;
+          out.pathStart = pathS;
+          out.pathEnd = pathE;
+        }
+      }
     }
   }
 
