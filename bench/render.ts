@@ -48,6 +48,7 @@ export function renderTable(results: readonly FormatResult[], o: BenchOptions): 
   row('ratio engine/floor', (r) => `${x(r.ratio.median)} (${x(r.ratio.min)}-${x(r.ratio.max)})`);
   row('target', (r) => `<= ${r.targets.ratio}x`);
   row('ratio vs 16K gunzip', (r) => x(r.ratio16.median));
+  row('ratio vs 1M gunzip', (r) => x(r.ratioOwn.median));
   row('engine lines/s', (r) => fmtInt(r.linesPerSecond.engine));
   row(
     'CPU ms floor / engine',
@@ -78,6 +79,7 @@ export function renderTable(results: readonly FormatResult[], o: BenchOptions): 
     'ratio: median of per-round engine / gunzip with 64 KiB output chunks (the floor; same file, same process); targets apply to it.',
     `load average ${(o.loadAverage ?? loadavg()[0]!).toFixed(1)} at start, now ${loadavg()[0]!.toFixed(1)}, on ${availableParallelism()} CPUs: wall ratios are noise when the load passes the CPU count.`,
     "vs 16K gunzip: the same against bare createGunzip() (zlib's default chunks, slower than the floor); informational.",
+    "vs 1M gunzip: the same against gunzip with the engine's own 1 MiB chunks (faster than the floor: fewer hops between zlib's thread and this one); informational.",
     "every timed run starts with empty address caches, and its decisions are checked against the generator's known attackers.",
     'CPU: process.cpuUsage() user+system deltas, zlib threads included.',
     'peak RSS: process.resourceUsage().maxRSS of a fresh node process running the bundled engine (or the floor) once; 1 MB = 2^20 bytes.',

@@ -57,6 +57,11 @@ export interface FormatResult {
   readonly gunzip: Series;
   /** Gunzip with zlib's default 16 KiB chunks (informational). */
   readonly gunzip16: Series;
+  /**
+   * Gunzip with the engine's own output chunks (1 MiB), a faster gunzip
+   * than the floor (informational: the engine's inflate stage alone).
+   */
+  readonly gunzipOwn: Series;
   readonly engine: Series & { readonly decideMs: Stat };
   /** Engine / floor wall time, per round. */
   readonly ratio: Stat;
@@ -64,6 +69,8 @@ export interface FormatResult {
   readonly cpuRatio: Stat;
   /** Engine / 16 KiB gunzip wall time, per round (informational, no target). */
   readonly ratio16: Stat;
+  /** Engine / gunzip with the engine's own chunks, per round (informational, no target). */
+  readonly ratioOwn: Stat;
   readonly linesPerSecond: { readonly engine: number; readonly gunzip: number };
   /** Peak RSS of a fresh process running it once, MiB; null when not measured. */
   readonly peakRssMb: { readonly engine: number | null; readonly gunzip: number | null };

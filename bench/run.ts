@@ -30,6 +30,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { build } from 'esbuild';
 import { parseConfig } from '../lambda/core/config';
+import { GUNZIP_CHUNK_BYTES } from '../lambda/core/scan';
 import type { ProbeResult } from './child';
 import { benchEndToEnd, benchParallel, benchStartup, prepareCli } from './cli';
 import {
@@ -143,6 +144,7 @@ async function benchFormat(
 
   const floor: Cost[] = [];
   const gunzip16: Cost[] = [];
+  const gunzipOwn: Cost[] = [];
   const engine: Cost[] = [];
   const decideMs: number[] = [];
   const referenceCosts: Cost[] = [];
@@ -154,6 +156,10 @@ async function benchFormat(
     collectGarbage();
     gunzip16.push((await measure(() => bareGunzip(file))).cost);
   };
+  const timeOwn = async () => {
+    collectGarbage();
+    gunzipOwn.push((await measure(() => bareGunzip(file, GUNZIP_CHUNK_BYTES))).cost);
+  };
   const timeEngine = async () => {
     collectGarbage();
     const { cost, result } = await measure(() => fullEngine(file));
@@ -163,7 +169,7 @@ async function benchFormat(
   };
   for (let round = 0; round < o.runs; round++) {
     // Swapping the order each round cancels any first-or-second bias.
-    const order = [timeFloor, timeEngine, time16];
+    const order = [timeFloor, timeEngine, time16, timeOwn];
     for (const step of round % 2 === 0 ? order : order.reverse()) await step();
     if (o.reference) {
       collectGarbage();
@@ -172,7 +178,7 @@ async function benchFormat(
     const g = floor[round]!.wallMs;
     const e = engine[round]!.wallMs;
     progress(
-      `${format}: round ${round + 1}/${o.runs}: gunzip 64K ${g.toFixed(0)} ms, engine ${e.toFixed(0)} ms, ratio ${(e / g).toFixed(2)}, gunzip 16K ${gunzip16[round]!.wallMs.toFixed(0)} ms`,
+      `${format}: round ${round + 1}/${o.runs}: gunzip 64K ${g.toFixed(0)} ms, engine ${e.toFixed(0)} ms, ratio ${(e / g).toFixed(2)}, gunzip 16K ${gunzip16[round]!.wallMs.toFixed(0)} ms, gunzip 1M ${gunzipOwn[round]!.wallMs.toFixed(0)} ms`,
     );
   }
 
@@ -202,10 +208,12 @@ async function benchFormat(
     rejected: warm.scan.rejected,
     gunzip: g,
     gunzip16: series(gunzip16),
+    gunzipOwn: series(gunzipOwn),
     engine: { ...e, decideMs: stat(decideMs) },
     ratio,
     cpuRatio: stat(engine.map((c, i) => c.cpuMs / floor[i]!.cpuMs)),
     ratio16: stat(engine.map((c, i) => c.wallMs / gunzip16[i]!.wallMs)),
+    ratioOwn: stat(engine.map((c, i) => c.wallMs / gunzipOwn[i]!.wallMs)),
     linesPerSecond: {
       engine: lines / (e.wallMs.median / 1000),
       gunzip: lines / (g.wallMs.median / 1000),
