@@ -4,9 +4,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { Engine } from '../lambda/core/engine';
-import { fieldNeeds } from '../lambda/core/rules';
 import { scanStream } from '../lambda/core/scan';
-import type { EdgebanConfig, FileScan, ParsedRequest } from '../lambda/core/types';
+import type { FileScan, ParsedRequest } from '../lambda/core/types';
 import type { TimeRange } from './inputs';
 
 /** One file's scan, with the requests the range left out. */
@@ -21,11 +20,11 @@ export interface CountedScan {
  */
 export function fileCounter(
   engine: Engine,
-  config: EdgebanConfig,
   range: TimeRange | null,
   onLines?: (seen: number) => void,
 ): (input: Readable) => Promise<CountedScan> {
-  const needs = fieldNeeds(config.rules);
+  // The engine's own needs: IPv4 clients by value, no address string per line.
+  const needs = engine.needs;
   const since = range?.since ?? null;
   const until = range?.until ?? null;
   let outside = 0;

@@ -13,7 +13,7 @@ const port = parentPort;
 if (port === null) throw new Error('replay-worker runs only as a worker thread');
 const { config, range } = workerData as WorkerSetup;
 const engine = new Engine(config);
-const counter = fileCounter(engine, config, range);
+const counter = fileCounter(engine, range);
 
 port.on('message', (msg: ToWorker) => {
   if ('done' in msg) {

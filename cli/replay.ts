@@ -190,7 +190,7 @@ export async function runReplay(
         config,
         range,
         workers,
-        { engine, counter: fileCounter(engine, config, range) },
+        { engine, counter: fileCounter(engine, range) },
         (done, lines, bytes) => {
           progress?.bytes(bytes);
           progress?.file(done, lines);
@@ -203,7 +203,6 @@ export async function runReplay(
     } else {
       const counter = fileCounter(
         engine,
-        config,
         range,
         progress && ((seen) => progress.lines(summary.lines + seen)),
       );
