@@ -10,8 +10,6 @@
 import { ipv4ToNumber } from './ip';
 
 const INITIAL_SLOTS = 1 << 11;
-/** Fibonacci hashing's multiplier (2^32 / golden ratio). */
-const GOLDEN = 0x9e3779b1;
 
 export class ClientIds {
   /** Canonical text of each id, in first-seen order. */
@@ -23,6 +21,13 @@ export class ClientIds {
   private shift = 32 - Math.log2(INITIAL_SLOTS);
   private v4Count = 0;
   private readonly others = new Map<string, number>();
+  /**
+   * Multiply-shift hashing with a random odd multiplier per table, so that
+   * no set of client addresses can be picked ahead of time to collide
+   * (ids, and so every result, do not depend on it: they count in order of
+   * addition).
+   */
+  private readonly multiplier = (Math.random() * 2 ** 32) | 1;
 
   /** Clients held. */
   get size(): number {
@@ -35,7 +40,7 @@ export class ClientIds {
     const keys = this.keys;
     const ids = this.ids;
     const mask = keys.length - 1;
-    let slot = Math.imul(key, GOLDEN) >>> this.shift;
+    let slot = Math.imul(key, this.multiplier) >>> this.shift;
     for (;;) {
       const id = ids[slot]!;
       if (id === 0) return -1;
@@ -73,7 +78,7 @@ export class ClientIds {
     const keys = this.keys;
     const ids = this.ids;
     const mask = keys.length - 1;
-    let slot = Math.imul(key, GOLDEN) >>> this.shift;
+    let slot = Math.imul(key, this.multiplier) >>> this.shift;
     while (ids[slot] !== 0) slot = (slot + 1) & mask;
     keys[slot] = key;
     ids[slot] = idPlusOne;
