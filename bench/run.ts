@@ -148,18 +148,14 @@ async function benchFormat(
   const engine: Cost[] = [];
   const decideMs: number[] = [];
   const referenceCosts: Cost[] = [];
-  const timeFloor = async () => {
+  /** One timed gunzip of the file into `into`; chunkSize undefined for zlib's default. */
+  const timeGunzip = (into: Cost[], chunkSize?: number) => async () => {
     collectGarbage();
-    floor.push((await measure(() => bareGunzip(file, FLOOR_GUNZIP_CHUNK))).cost);
+    into.push((await measure(() => bareGunzip(file, chunkSize))).cost);
   };
-  const time16 = async () => {
-    collectGarbage();
-    gunzip16.push((await measure(() => bareGunzip(file))).cost);
-  };
-  const timeOwn = async () => {
-    collectGarbage();
-    gunzipOwn.push((await measure(() => bareGunzip(file, GUNZIP_CHUNK_BYTES))).cost);
-  };
+  const timeFloor = timeGunzip(floor, FLOOR_GUNZIP_CHUNK);
+  const time16 = timeGunzip(gunzip16);
+  const timeOwn = timeGunzip(gunzipOwn, GUNZIP_CHUNK_BYTES);
   const timeEngine = async () => {
     collectGarbage();
     const { cost, result } = await measure(() => fullEngine(file));

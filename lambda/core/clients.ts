@@ -51,7 +51,7 @@ export class ClientIds {
 
   /** The id of a client by canonical text, or -1. */
   findText(ip: string): number {
-    const v4 = ip.indexOf(':') < 0 ? ipv4ToNumber(ip) : -1;
+    const v4 = ipv4ToNumber(ip);
     return v4 >= 0 ? this.findV4(v4) : (this.others.get(ip) ?? -1);
   }
 
@@ -64,7 +64,7 @@ export class ClientIds {
   add(ip: string, value = -1): number {
     const id = this.texts.length;
     this.texts.push(ip);
-    const v4 = value >= 0 ? value : ip.indexOf(':') < 0 ? ipv4ToNumber(ip) : -1;
+    const v4 = value >= 0 ? value : ipv4ToNumber(ip);
     if (v4 < 0) {
       this.others.set(ip, id);
       return id;

@@ -20,7 +20,6 @@
  * long ones with `Buffer#indexOf` (native, but with a call cost that only
  * pays off past a couple of dozen bytes).
  */
-import { canonicalIpBytes } from '../ip';
 import type { FieldNeeds, LineParser, ParsedRequest } from '../types';
 import { readClient } from './cloudfront';
 import { minuteFromIso } from './time';
@@ -145,18 +144,9 @@ function skipTime(buf: Buffer, p: number, end: number): number {
 // ---------------------------------------------------------------------------
 
 /**
- * Canonical client address of a `client:port` field, split on the last
- * colon (ALB and Classic ELB write IPv6 without brackets). Null when the
- * port is not 1 to 5 digits up to 65535, or the address is invalid.
- */
-export function clientAddress(buf: Buffer, start: number, end: number): string | null {
-  const colon = portColon(buf, start, end);
-  return colon < 0 ? null : canonicalIpBytes(buf, start, colon);
-}
-
-/**
- * The colon of a `client:port` field (the last one), or -1 when the port
- * is not 1 to 5 digits up to 65535.
+ * The colon of a `client:port` field: the last one, since ALB and Classic
+ * ELB write IPv6 without brackets. -1 when the port is not 1 to 5 digits
+ * up to 65535.
  */
 function portColon(buf: Buffer, start: number, end: number): number {
   let colon = end - 1;

@@ -128,7 +128,7 @@ class JsonParser implements LineParser {
       return CF_REJECT.status;
     }
     out.ip = ip;
-    out.ipv4 = ip.indexOf(':') < 0 ? ipv4ToNumber(ip) : -1;
+    out.ipv4 = ipv4ToNumber(ip);
     out.minute = minute;
     const needs = this.needs;
     if (needs.method) out.method = viaBytes(obj['cs-method'], methodOf);

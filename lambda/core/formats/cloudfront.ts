@@ -237,17 +237,6 @@ function strictIpv4(buf: Buffer, start: number, end: number): number {
 }
 
 /**
- * Canonical client address of raw bytes, or null when invalid; memoised.
- * Validation is `canonicalIpBytes`'s (lambda/core/ip.ts): the memo only
- * keeps its answers.
- */
-export function clientIp(buf: Buffer, start: number, end: number): string | null {
-  const v4 = strictIpv4(buf, start, end);
-  if (ipv4Valid) return ipv4Text(v4, buf, start, end);
-  return otherIp(buf, start, end);
-}
-
-/**
  * Reads a client address into `out`: `ipv4` gets a strict dotted quad's
  * unsigned value (else -1) and `ip` the canonical text, except that with
  * `text4` false an IPv4 client's text is left empty (for callers that read
@@ -271,7 +260,7 @@ export function readClient(
   if (ip === null) return false;
   out.ip = ip;
   // An IPv4-mapped IPv6 address is an IPv4 client.
-  out.ipv4 = ip.indexOf(':') < 0 ? ipv4ToNumber(ip) : -1;
+  out.ipv4 = ipv4ToNumber(ip);
   return true;
 }
 
